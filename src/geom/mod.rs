@@ -1,0 +1,1 @@
+//! Exact geometry over the scene model: object measurements, distances, visibility.

@@ -1,0 +1,20 @@
+//! msmu: builds MSMU-style metric spatial question-answer datasets from ScanNet / ScanNet++
+//! scans (and from its own synthetic scenes), and the tools around them.
+//!
+//! Read ARCHITECTURE.md first: it has the data flow, the code map, the coordinate
+//! conventions and the invariants. In short:
+//!
+//! - [`scene`]: the one scene model every reader produces and every stage consumes;
+//! - [`io`]: readers (the only code that touches disk, with the writers);
+//! - [`render`]: the z-buffer rasterizer (metric depth, instance ids, colour);
+//! - [`geom`]: exact measurements, distances, visibility;
+//! - [`synth`]: synthetic scenes in the real on-disk layouts, with analytic truth;
+//! - [`cli`]: the `msmu` command line.
+
+pub mod cli;
+pub mod error;
+pub mod geom;
+pub mod io;
+pub mod render;
+pub mod scene;
+pub mod synth;
