@@ -1,0 +1,81 @@
+# msmu: the two commands that matter are `make run` and `make test` (README.md).
+# Everything they need is installed from the package registries (crates.io, PyPI, Debian).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MSMU := target/release/msmu
+OUT ?= out
+
+.PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean
+
+## run: build msmu and run it on the bundled fixture scenes (writes to ./out).
+run: release
+	@mkdir -p $(OUT)
+	@for scene in $$(ls -d fixtures/scannet/scans/scene* fixtures/scannetpp/data/* 2>/dev/null); do \
+	  echo "== msmu inspect $$scene"; \
+	  $(MSMU) inspect $$scene || exit 1; \
+	  frame=$$($(MSMU) inspect $$scene --json | $(PY_OR_SYS) -c 'import json,sys; r=json.load(sys.stdin); f=r["frames"]["ids"]; print(f[len(f)//2] if f else "")'); \
+	  if [ -n "$$frame" ]; then \
+	    echo "== msmu render $$scene --frame $$frame"; \
+	    $(MSMU) render $$scene --frame "$$frame" --out $(OUT)/render/$$(basename $$scene) || exit 1; \
+	  fi; \
+	done
+
+PY_OR_SYS := $(PYTHON)
+
+## test: the whole test suite (Rust unit + integration tests, Python cross-checks).
+test: rust-test python-test
+
+rust-test:
+	$(CARGO) test --all-targets
+
+## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D).
+python-test: venv release
+	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q tests/python
+
+release:
+	$(CARGO) build --release
+
+lint: check-fmt clippy
+
+check-fmt:
+	$(CARGO) fmt --check
+
+clippy:
+	$(CARGO) clippy --all-targets --all-features -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+## venv: the Python test environment (Open3D needs Debian's libusb-1.0-0 to import).
+venv: $(VENV)/.ready
+
+$(VENV)/.ready: tests/python/requirements.txt
+	@if ! ldconfig -p | grep -q libusb-1.0.so.0; then \
+	  echo "installing Debian package libusb-1.0-0 (needed by open3d)"; \
+	  (apt-get update -qq && apt-get install -y -qq libusb-1.0-0) >/dev/null || \
+	  { echo "could not install libusb-1.0-0: run 'sudo apt-get install libusb-1.0-0'"; exit 1; }; \
+	fi
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tests/python/requirements.txt
+	@touch $@
+
+## fixtures: regenerate the bundled synthetic scenes (deterministic).
+fixtures: release
+	rm -rf fixtures/scannet fixtures/scannetpp
+	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 1 --faces-per-scene 12000 --frames 12 --frame-layout python
+	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 2 --first-index 1 --faces-per-scene 12000 --frames 12 --frame-layout sens
+	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 3 --first-index 2 --faces-per-scene 12000 --frames 12 --frame-layout cpp --legacy-aggregation
+	$(MSMU) synth --out fixtures/scannetpp --layout scannetpp --scenes 1 --seed 4 --faces-per-scene 12000 --frames 12
+
+## bench: criterion benchmarks (HTML report in target/criterion).
+bench:
+	$(CARGO) bench
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) $(OUT)
