@@ -3,6 +3,12 @@
 //! Split in two: [`room`] builds a [`SynthScene`] in memory (pure, deterministic for a seed);
 //! the writers put it on disk in the real ScanNet / ScanNet++ layouts.
 
+pub mod catalog;
+pub mod room;
+pub mod shapes;
+
+pub use room::{generate, scannet_color_camera, GenerateConfig};
+
 use crate::scene::{Camera, Mesh, Pose};
 use serde::{Deserialize, Serialize};
 
