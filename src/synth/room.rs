@@ -594,7 +594,8 @@ fn footprint_area(category: &Category) -> f64 {
 }
 
 /// Samples a size in the category's range with length >= width + [`MIN_SIDE_DIFFERENCE_M`];
-/// `max_override` caps length and width (to fit on a support surface).
+/// `cap_xy` caps length and width (to fit on a support surface); `None` when the range
+/// cannot fit under the cap.
 fn sample_size(
     category: &Category,
     cap_xy: Option<[f64; 2]>,
@@ -1141,6 +1142,24 @@ mod tests {
         for seed in 0..6 {
             let scene = generate(&config, seed, 3);
             check_scene(&scene, config.n_frames as usize);
+        }
+    }
+
+    /// Rare rejection-sampling corners show up only over many scenes; set
+    /// `MSMU_SYNTH_SWEEP=<n>` to check `n` of them (default 40).
+    #[test]
+    fn many_scenes_hold_their_invariants() {
+        let n_scenes: u32 = std::env::var("MSMU_SYNTH_SWEEP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(40);
+        let config = GenerateConfig {
+            faces_target: 2_000,
+            n_frames: 20,
+            ..GenerateConfig::default()
+        };
+        for index in 0..n_scenes {
+            check_scene(&generate(&config, 1234, index), 20);
         }
     }
 
