@@ -1,7 +1,15 @@
 //! Synthetic scenes in the real on-disk layouts, with analytic ground truth.
 //!
 //! Split in two: [`room`] builds a [`SynthScene`] in memory (pure, deterministic for a seed);
-//! the writers put it on disk in the real ScanNet / ScanNet++ layouts.
+//! the writers put it on disk in the real ScanNet / ScanNet++ layouts. [`catalog`] holds the
+//! furniture categories and the label map the writers emit; [`shapes`] the analytic boxes,
+//! placements and tessellation the generator is built from.
+
+pub mod catalog;
+pub mod room;
+pub mod shapes;
+
+pub use room::{generate, scannet_color_camera, GenerateConfig};
 
 use crate::scene::{Camera, Mesh, Pose};
 use serde::{Deserialize, Serialize};
