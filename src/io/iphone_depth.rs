@@ -25,10 +25,7 @@ pub enum DepthBinLayout {
 pub fn detect_layout(bytes: &[u8], width: u32, height: u32) -> DepthBinLayout {
     if bytes.len() >= 4 {
         let size = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if size > 0
-            && size + 4 <= bytes.len()
-            && decode_record(&bytes[4..4 + size], width, height).is_ok()
-        {
+        if size > 0 && size + 4 <= bytes.len() && decode_record(&bytes[4..4 + size], width, height).is_ok() {
             return DepthBinLayout::Records;
         }
     }
@@ -48,9 +45,7 @@ fn decode_record(payload: &[u8], width: u32, height: u32) -> Result<Vec<f32>, Pr
     let mut raw = Vec::with_capacity(n * 4);
     flate2::read::DeflateDecoder::new(payload)
         .read_to_end(&mut raw)
-        .map_err(|e| {
-            Problem::invalid("depth.bin record", format!("neither LZ4 nor deflate: {e}"))
-        })?;
+        .map_err(|e| Problem::invalid("depth.bin record", format!("neither LZ4 nor deflate: {e}")))?;
     if raw.len() != n * 4 {
         return Err(Problem::LengthMismatch {
             what: "depth.bin record samples (bytes)".into(),
@@ -79,12 +74,7 @@ pub fn decode_all(bytes: &[u8], width: u32, height: u32) -> Result<Vec<Vec<f32>>
                         found: (bytes.len() - pos) as u64,
                     });
                 }
-                let size = u32::from_le_bytes([
-                    bytes[pos],
-                    bytes[pos + 1],
-                    bytes[pos + 2],
-                    bytes[pos + 3],
-                ]) as usize;
+                let size = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]) as usize;
                 pos += 4;
                 if pos + size > bytes.len() {
                     return Err(Problem::Truncated {
@@ -102,9 +92,7 @@ pub fn decode_all(bytes: &[u8], width: u32, height: u32) -> Result<Vec<Vec<f32>>
             let mut raw = Vec::new();
             flate2::read::DeflateDecoder::new(bytes)
                 .read_to_end(&mut raw)
-                .map_err(|e| {
-                    Problem::invalid("depth.bin", format!("not a raw-deflate stream: {e}"))
-                })?;
+                .map_err(|e| Problem::invalid("depth.bin", format!("not a raw-deflate stream: {e}")))?;
             if raw.len() % (n * 4) != 0 {
                 return Err(Problem::invalid(
                     "depth.bin",
@@ -126,12 +114,7 @@ pub fn decode_all(bytes: &[u8], width: u32, height: u32) -> Result<Vec<Vec<f32>>
 
 /// Reads one frame. Record files are walked record by record (only the wanted one is
 /// decoded); the single-stream layout is decompressed up to the wanted frame.
-pub fn read_frame(
-    path: &Path,
-    frame_index: u32,
-    width: u32,
-    height: u32,
-) -> Result<DepthMap, Problem> {
+pub fn read_frame(path: &Path, frame_index: u32, width: u32, height: u32) -> Result<DepthMap, Problem> {
     let bytes = std::fs::read(path)?;
     let n = width as usize * height as usize;
     let depth_m = match detect_layout(&bytes, width, height) {
@@ -145,12 +128,7 @@ pub fn read_frame(
                         format!("has {index} frames, frame {frame_index} was asked for"),
                     ));
                 }
-                let size = u32::from_le_bytes([
-                    bytes[pos],
-                    bytes[pos + 1],
-                    bytes[pos + 2],
-                    bytes[pos + 3],
-                ]) as usize;
+                let size = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]) as usize;
                 pos += 4;
                 if pos + size > bytes.len() {
                     return Err(Problem::Truncated {
@@ -170,9 +148,7 @@ pub fn read_frame(
             let mut decoder = flate2::read::DeflateDecoder::new(&bytes[..]);
             let skip = frame_index as u64 * n as u64 * 4;
             let skipped = std::io::copy(&mut (&mut decoder).take(skip), &mut std::io::sink())
-                .map_err(|e| {
-                    Problem::invalid("depth.bin", format!("not a raw-deflate stream: {e}"))
-                })?;
+                .map_err(|e| Problem::invalid("depth.bin", format!("not a raw-deflate stream: {e}")))?;
             if skipped != skip {
                 return Err(Problem::invalid(
                     "depth.bin",

@@ -74,12 +74,7 @@ impl RenderedView {
 
 /// Renders the whole mesh. `face_instance` gives each face's instance id (0 = none); pass
 /// an empty slice when instance ids are not wanted.
-pub fn render(
-    mesh: &Mesh,
-    face_instance: &[u32],
-    camera: &Camera,
-    config: &RenderConfig,
-) -> RenderedView {
+pub fn render(mesh: &Mesh, face_instance: &[u32], camera: &Camera, config: &RenderConfig) -> RenderedView {
     Rasterizer::new(mesh, face_instance, camera, config).draw_all()
 }
 
@@ -99,12 +94,7 @@ pub fn render_faces(
 }
 
 /// Renders many views in parallel (rayon). Output order follows `cameras`.
-pub fn render_many(
-    mesh: &Mesh,
-    face_instance: &[u32],
-    cameras: &[Camera],
-    config: &RenderConfig,
-) -> Vec<RenderedView> {
+pub fn render_many(mesh: &Mesh, face_instance: &[u32], cameras: &[Camera], config: &RenderConfig) -> Vec<RenderedView> {
     cameras
         .par_iter()
         .map(|camera| render(mesh, face_instance, camera, config))
@@ -170,12 +160,7 @@ struct Rasterizer<'a> {
 }
 
 impl<'a> Rasterizer<'a> {
-    fn new(
-        mesh: &'a Mesh,
-        face_instance: &'a [u32],
-        camera: &Camera,
-        config: &RenderConfig,
-    ) -> Self {
+    fn new(mesh: &'a Mesh, face_instance: &'a [u32], camera: &Camera, config: &RenderConfig) -> Self {
         let k = camera.model.intrinsics;
         let (width, height) = (camera.model.width, camera.model.height);
         let camera_from_world = camera.world_from_camera.inverse().to_homogeneous();
@@ -268,10 +253,7 @@ impl<'a> Rasterizer<'a> {
             return;
         }
         // Clip against the near plane and, when needed, the guard band.
-        let mut planes = [Plane {
-            n: [0.0; 3],
-            d: 0.0,
-        }; 5];
+        let mut planes = [Plane { n: [0.0; 3], d: 0.0 }; 5];
         let mut n_planes = 0;
         planes[n_planes] = Plane {
             n: [0.0, 0.0, 1.0],
@@ -281,22 +263,10 @@ impl<'a> Rasterizer<'a> {
         if (ca | cb | cc) & 64 != 0 {
             // u <= G  <=>  fx x + (cx - G) z <= 0, etc.
             let g = GUARD_BAND_PX;
-            planes[1] = Plane {
-                n: [-self.fx, 0.0, g - self.cx],
-                d: 0.0,
-            };
-            planes[2] = Plane {
-                n: [self.fx, 0.0, g + self.cx],
-                d: 0.0,
-            };
-            planes[3] = Plane {
-                n: [0.0, -self.fy, g - self.cy],
-                d: 0.0,
-            };
-            planes[4] = Plane {
-                n: [0.0, self.fy, g + self.cy],
-                d: 0.0,
-            };
+            planes[1] = Plane { n: [-self.fx, 0.0, g - self.cx], d: 0.0 };
+            planes[2] = Plane { n: [self.fx, 0.0, g + self.cx], d: 0.0 };
+            planes[3] = Plane { n: [0.0, -self.fy, g - self.cy], d: 0.0 };
+            planes[4] = Plane { n: [0.0, self.fy, g + self.cy], d: 0.0 };
             n_planes = 5;
         }
         let mut poly = [ClipVertex::default(); MAX_POLY];
@@ -339,11 +309,7 @@ impl<'a> Rasterizer<'a> {
     fn raster_triangle(&mut self, v: &[ClipVertex; 3], instance: u32) {
         let project = |c: &ClipVertex| {
             let inv_z = 1.0 / c.p[2];
-            (
-                self.fx * c.p[0] * inv_z + self.cx,
-                self.fy * c.p[1] * inv_z + self.cy,
-                inv_z,
-            )
+            (self.fx * c.p[0] * inv_z + self.cx, self.fy * c.p[1] * inv_z + self.cy, inv_z)
         };
         let (u0, v0, w0) = project(&v[0]);
         let (u1, v1, w1) = project(&v[1]);
@@ -351,11 +317,7 @@ impl<'a> Rasterizer<'a> {
 
         // Snapped integer vertices for the coverage test.
         let snap = |x: f64| (x * SUBPIXEL).round() as i64;
-        let mut p = [
-            (snap(u0), snap(v0)),
-            (snap(u1), snap(v1)),
-            (snap(u2), snap(v2)),
-        ];
+        let mut p = [(snap(u0), snap(v0)), (snap(u1), snap(v1)), (snap(u2), snap(v2))];
         let area = (p[1].0 - p[0].0) * (p[2].1 - p[0].1) - (p[1].1 - p[0].1) * (p[2].0 - p[0].0);
         if area == 0 {
             return;
@@ -409,11 +371,7 @@ impl<'a> Rasterizer<'a> {
         let color_planes = if self.config.with_color {
             let mut planes = [(0.0, 0.0, 0.0); 3];
             for (ch, plane_ch) in planes.iter_mut().enumerate() {
-                *plane_ch = plane(
-                    v[0].color[ch] * w0,
-                    v[1].color[ch] * w1,
-                    v[2].color[ch] * w2,
-                );
+                *plane_ch = plane(v[0].color[ch] * w0, v[1].color[ch] * w1, v[2].color[ch] * w2);
             }
             Some(planes)
         } else {
@@ -436,18 +394,14 @@ impl<'a> Rasterizer<'a> {
                         let idx = row_base + x as usize;
                         let z32 = z as f32;
                         let current = self.out.depth_m[idx];
-                        if z >= near * (1.0 - 1e-9) && z <= far && (current == 0.0 || z32 < current)
-                        {
+                        if z >= near * (1.0 - 1e-9) && z <= far && (current == 0.0 || z32 < current) {
                             self.out.depth_m[idx] = z32;
                             self.out.instance[idx] = instance;
-                            if let (Some(planes), Some(color)) =
-                                (&color_planes, self.out.color_rgb.as_mut())
-                            {
+                            if let (Some(planes), Some(color)) = (&color_planes, self.out.color_rgb.as_mut()) {
                                 let mut rgb = [0u8; 3];
                                 for ch in 0..3 {
                                     let (a, b, c) = planes[ch];
-                                    rgb[ch] =
-                                        ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
+                                    rgb[ch] = ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
                                 }
                                 color[idx] = rgb;
                             }
@@ -468,8 +422,5 @@ impl<'a> Rasterizer<'a> {
 /// Depth of `point_in_world` seen from `camera` (camera-space z), for tests and callers that
 /// compare analytic geometry with rendered depth.
 pub fn camera_depth(camera: &Camera, point_in_world: &Point3<f64>) -> f64 {
-    camera
-        .world_from_camera
-        .inverse_transform_point(point_in_world)
-        .z
+    camera.world_from_camera.inverse_transform_point(point_in_world).z
 }
