@@ -707,3 +707,34 @@ fn zero_frames_are_not_an_error() {
     assert!(scene.frames.is_empty() && scene.skipped_frames.is_empty());
     assert_eq!(scene.instances.len(), 4);
 }
+
+#[test]
+fn sizes_come_from_image_headers_when_the_meta_lacks_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join(SCENE);
+    copy_dir(&corpus(&format!("good/{SCENE}")), &dir);
+    let meta_path = dir.join(format!("{SCENE}.txt"));
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    let without_sizes: String = meta
+        .lines()
+        .filter(|line| !line.contains("Width") && !line.contains("Height"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&meta_path, without_sizes).unwrap();
+    // Also drop every colour image but one: the others are counted as missing.
+    for id in [2, 10] {
+        std::fs::remove_file(dir.join(format!("color/{id}.jpg"))).unwrap();
+    }
+    let options = ReadOptions {
+        scannet_label_map: Some(corpus("good/scannetv2-labels.combined.tsv")),
+        ..ReadOptions::default()
+    };
+    let scene = read_with(&dir, &options);
+    assert_eq!(scene.frames.len(), 1);
+    assert_eq!(scene.frames[0].color, COLOR);
+    assert_eq!(scene.frames[0].depth, Some(DEPTH));
+    assert_eq!(
+        scene.skipped_frames,
+        counts(&[(SKIP_LOST_TRACKING, 1), (SKIP_MISSING_COLOR, 2)])
+    );
+}

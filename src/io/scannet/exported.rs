@@ -115,21 +115,31 @@ fn intrinsics_or_meta<'a>(
     from_export.or_else(|| from_meta.map(|k| (k, context.meta_path)))
 }
 
+/// An export without a single colour image: every posed frame is dropped and counted, and
+/// the cameras are not resolved (there is nothing to size them by and nothing to use them).
+fn no_images(layout: FrameLayout, n_poses: usize) -> FrameSet {
+    let mut skipped = BTreeMap::new();
+    if n_poses > 0 {
+        skipped.insert(SKIP_MISSING_COLOR.to_string(), n_poses as u32);
+    }
+    FrameSet {
+        layout,
+        frames: Vec::new(),
+        skipped,
+        warnings: vec!["the frame export holds no colour images".into()],
+    }
+}
+
 /// Reads the Python exporter's layout.
 pub(crate) fn read_python_export(context: &FrameContext) -> Result<FrameSet, SceneError> {
     let dir = context.dir;
     let poses = numbered_files(context, &dir.join("pose"), "", ".txt")?;
     let colors = numbered_files(context, &dir.join("color"), "", ".jpg")?;
     let depths = numbered_files(context, &dir.join("depth"), "", ".png")?;
-    let frame_indices: BTreeSet<u64> = poses.keys().chain(colors.keys()).copied().collect();
-    if frame_indices.is_empty() {
-        return Ok(FrameSet {
-            layout: FrameLayout::ScanNetPythonExport,
-            frames: Vec::new(),
-            skipped: BTreeMap::new(),
-            warnings: vec!["the Python export folders hold no frames".into()],
-        });
+    if colors.is_empty() {
+        return Ok(no_images(FrameLayout::ScanNetPythonExport, poses.len()));
     }
+    let frame_indices: BTreeSet<u64> = poses.keys().chain(colors.keys()).copied().collect();
 
     // Cameras: intrinsics from `intrinsic/`, sizes from the meta or the first image.
     let intrinsic_dir = dir.join("intrinsic");
@@ -163,6 +173,7 @@ pub(crate) fn read_python_export(context: &FrameContext) -> Result<FrameSet, Sce
     let color_size = match (context.meta.color_size, colors.values().next()) {
         (Some(size), _) => size,
         (None, Some(first)) => image_size(context, first)?,
+        // Not reached: `colors` is not empty.
         (None, None) => (0, 0),
     };
     let color = camera(color_k, color_size, "colour").at(context.scene_id, color_k_path)?;
@@ -258,15 +269,10 @@ pub(crate) fn read_cpp_export(context: &FrameContext) -> Result<FrameSet, SceneE
     let poses = numbered_files(context, dir, "frame-", ".pose.txt")?;
     let colors = numbered_files(context, dir, "frame-", ".color.jpg")?;
     let depths = numbered_files(context, dir, "frame-", ".depth.pgm")?;
-    let frame_indices: BTreeSet<u64> = poses.keys().chain(colors.keys()).copied().collect();
-    if frame_indices.is_empty() {
-        return Ok(FrameSet {
-            layout: FrameLayout::ScanNetCppExport,
-            frames: Vec::new(),
-            skipped: BTreeMap::new(),
-            warnings: vec!["the C++ export holds no frames".into()],
-        });
+    if colors.is_empty() {
+        return Ok(no_images(FrameLayout::ScanNetCppExport, poses.len()));
     }
+    let frame_indices: BTreeSet<u64> = poses.keys().chain(colors.keys()).copied().collect();
 
     let info_path = dir.join(CPP_INFO);
     let info = if info_path.is_file() {

@@ -27,6 +27,9 @@ const HEADER_TAIL_BYTES: u64 = 4 * 64 + 2 * 4 + 4 * 4 + 4 + 8;
 /// Bytes of a frame record before its payloads: 4x4 f32 pose and four u64.
 const FRAME_RECORD_BYTES: u64 = 64 + 4 * 8;
 
+/// Frames reserved up front; real ScanNet streams hold a few thousand.
+const MAX_RESERVED_FRAMES: u64 = 1 << 14;
+
 /// The stream header.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SensHeader {
@@ -125,8 +128,10 @@ impl Cursor {
 pub fn index_sens(path: &Path) -> Result<(SensHeader, Vec<SensFrame>), Problem> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
+    // A small buffer: each frame reads a 96-byte record and then seeks over ~100 KB of
+    // payload, so a large buffer would mostly read bytes that are thrown away.
     let mut cursor = Cursor {
-        reader: BufReader::with_capacity(1 << 16, file),
+        reader: BufReader::with_capacity(4096, file),
         pos: 0,
         len,
     };
@@ -138,7 +143,9 @@ pub fn index_sens(path: &Path) -> Result<(SensHeader, Vec<SensFrame>), Problem> 
         format!("{} frames declared in the header", header.n_frames)
     })?;
 
-    let mut frames = Vec::with_capacity(header.n_frames as usize);
+    // The count is bounded by the file length now, but a lying header on a multi-GB file
+    // could still ask for millions of entries: reserve no more than a real scan needs.
+    let mut frames = Vec::with_capacity(header.n_frames.min(MAX_RESERVED_FRAMES) as usize);
     for frame_idx in 0..header.n_frames {
         let what = |part: &str| format!("frame {frame_idx} {part}");
         let scan_from_camera = cursor.matrix(|| what("pose"))?;
