@@ -291,7 +291,8 @@ pub fn decode_all(bytes: &[u8], width: u32, height: u32) -> Result<Vec<Vec<f32>>
                         found: rest.len() as u64,
                     });
                 };
-                let size = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+                let size =
+                    u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
                 let Some(payload) = rest.get(4..4 + size) else {
                     return Err(Problem::Truncated {
                         what: format!("depth.bin record {}", frames.len()),
@@ -308,7 +309,9 @@ pub fn decode_all(bytes: &[u8], width: u32, height: u32) -> Result<Vec<Vec<f32>>
             let mut raw = Vec::new();
             flate2::read::DeflateDecoder::new(bytes)
                 .read_to_end(&mut raw)
-                .map_err(|e| Problem::invalid("depth.bin", format!("not a raw-deflate stream: {e}")))?;
+                .map_err(|e| {
+                    Problem::invalid("depth.bin", format!("not a raw-deflate stream: {e}"))
+                })?;
             if raw.len() % (n * 4) != 0 {
                 return Err(Problem::invalid(
                     "depth.bin",
@@ -340,13 +343,16 @@ mod tests {
     }
 
     fn deflate(data: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
 
     fn f32_bytes(frame: u32) -> Vec<u8> {
-        (0..(W * H) as usize).flat_map(|i| metres(frame, i).to_le_bytes()).collect()
+        (0..(W * H) as usize)
+            .flat_map(|i| metres(frame, i).to_le_bytes())
+            .collect()
     }
 
     /// Layout (b): frames 0 and 2 LZ4 u16 mm, frame 1 the deflate float32 fallback.
@@ -356,7 +362,9 @@ mod tests {
             let payload = if frame == 1 {
                 deflate(&f32_bytes(frame))
             } else {
-                let raw: Vec<u8> = (0..(W * H) as usize).flat_map(|i| mm(frame, i).to_le_bytes()).collect();
+                let raw: Vec<u8> = (0..(W * H) as usize)
+                    .flat_map(|i| mm(frame, i).to_le_bytes())
+                    .collect();
                 lz4_flex::block::compress(&raw)
             };
             out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -371,7 +379,13 @@ mod tests {
 
     fn expected(frame: u32, lz4: bool) -> Vec<f32> {
         (0..(W * H) as usize)
-            .map(|i| if lz4 { mm(frame, i) as f32 / 1000.0 } else { metres(frame, i) })
+            .map(|i| {
+                if lz4 {
+                    mm(frame, i) as f32 / 1000.0
+                } else {
+                    metres(frame, i)
+                }
+            })
             .collect()
     }
 
@@ -401,7 +415,10 @@ mod tests {
                 assert_eq!((map.width, map.height), (W, H));
                 assert_eq!(map.depth_m, want, "frame {frame}");
             }
-            assert!(read_frame(file.path(), 3, W, H).is_err(), "frame past the end");
+            assert!(
+                read_frame(file.path(), 3, W, H).is_err(),
+                "frame past the end"
+            );
         }
     }
 
@@ -409,22 +426,46 @@ mod tests {
     fn inspect_counts_records_only() {
         let file = temp_file(&records());
         let info = inspect(file.path(), W, H).unwrap();
-        assert_eq!(info, DepthBinInfo { layout: DepthBinLayout::Records, n_frames: Some(3) });
+        assert_eq!(
+            info,
+            DepthBinInfo {
+                layout: DepthBinLayout::Records,
+                n_frames: Some(3)
+            }
+        );
         let file = temp_file(&stream());
         let info = inspect(file.path(), W, H).unwrap();
-        assert_eq!(info, DepthBinInfo { layout: DepthBinLayout::DeflateF32, n_frames: None });
+        assert_eq!(
+            info,
+            DepthBinInfo {
+                layout: DepthBinLayout::DeflateF32,
+                n_frames: None
+            }
+        );
     }
 
     #[test]
     fn truncated_record_is_reported_not_panicked() {
         let mut bytes = records();
         bytes.truncate(bytes.len() - 3);
-        assert!(matches!(decode_all(&bytes, W, H), Err(Problem::Truncated { .. })));
+        assert!(matches!(
+            decode_all(&bytes, W, H),
+            Err(Problem::Truncated { .. })
+        ));
         let file = temp_file(&bytes);
-        assert!(matches!(inspect(file.path(), W, H), Err(Problem::Truncated { .. })));
+        assert!(matches!(
+            inspect(file.path(), W, H),
+            Err(Problem::Truncated { .. })
+        ));
         // Earlier frames stay readable; the cut one is an error.
-        assert_eq!(read_frame(file.path(), 0, W, H).unwrap().depth_m, expected(0, true));
-        assert!(matches!(read_frame(file.path(), 2, W, H), Err(Problem::Truncated { .. })));
+        assert_eq!(
+            read_frame(file.path(), 0, W, H).unwrap().depth_m,
+            expected(0, true)
+        );
+        assert!(matches!(
+            read_frame(file.path(), 2, W, H),
+            Err(Problem::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -24,7 +24,8 @@ struct SegmentsFile {
 
 /// `segIndices` of `segments.json`: one segment id per mesh vertex.
 pub fn parse_segments(text: &str) -> Result<Vec<i64>, Problem> {
-    let file: SegmentsFile = serde_json::from_str(text).map_err(|e| Problem::Json(e.to_string()))?;
+    let file: SegmentsFile =
+        serde_json::from_str(text).map_err(|e| Problem::Json(e.to_string()))?;
     Ok(file.seg_indices)
 }
 
@@ -64,7 +65,10 @@ pub fn resolve_instances(
 ) -> Result<(Vec<u32>, Vec<SegGroup>), Problem> {
     let mut vertices_of_segment: HashMap<i64, Vec<u32>> = HashMap::new();
     for (vertex, &segment) in seg_indices.iter().enumerate() {
-        vertices_of_segment.entry(segment).or_default().push(vertex as u32);
+        vertices_of_segment
+            .entry(segment)
+            .or_default()
+            .push(vertex as u32);
     }
 
     let mut seen = BTreeSet::new();
@@ -166,11 +170,17 @@ fn csv_fields(line: &str) -> Vec<String> {
 impl BenchmarkMap {
     /// Parses the CSV (columns found by header name) and, when given, `top100.txt`.
     pub fn parse(csv: &str, top100: Option<&str>) -> Result<BenchmarkMap, Problem> {
-        let mut lines = csv.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = csv
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let Some((_, header)) = lines.next() else {
             return Err(Problem::invalid("map_benchmark.csv", "the file is empty"));
         };
-        let header: Vec<String> = csv_fields(header).iter().map(|h| h.trim().to_string()).collect();
+        let header: Vec<String> = csv_fields(header)
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
         let column = |name: &str| {
             header.iter().position(|h| h == name).ok_or_else(|| {
                 Problem::invalid(
@@ -207,7 +217,9 @@ impl BenchmarkMap {
             .filter(|l| !l.is_empty())
             .enumerate()
         {
-            class_index.entry(normalize_label(class)).or_insert(index as u32);
+            class_index
+                .entry(normalize_label(class))
+                .or_insert(index as u32);
         }
         Ok(BenchmarkMap {
             map_to,
@@ -269,11 +281,23 @@ mod tests {
     fn overlaps_go_to_the_smallest_group_then_the_lowest_object_id() {
         let segs = [1, 1, 1, 2, 2, 3, 9];
         // Big group covers everything; a smaller one covers segment 2 + 3.
-        check(&segs, &[group(0, &[1, 2, 3]), group(5, &[2, 3])], &[1, 1, 1, 6, 6, 6, 0]);
+        check(
+            &segs,
+            &[group(0, &[1, 2, 3]), group(5, &[2, 3])],
+            &[1, 1, 1, 6, 6, 6, 0],
+        );
         // Equal sizes: lower objectId wins whatever the file order.
-        check(&segs, &[group(7, &[2]), group(4, &[2])], &[0, 0, 0, 5, 5, 0, 0]);
+        check(
+            &segs,
+            &[group(7, &[2]), group(4, &[2])],
+            &[0, 0, 0, 5, 5, 0, 0],
+        );
         // Listing a segment twice does not make a group bigger.
-        check(&segs, &[group(1, &[2, 2, 2]), group(0, &[2, 3])], &[0, 0, 0, 2, 2, 1, 0]);
+        check(
+            &segs,
+            &[group(1, &[2, 2, 2]), group(0, &[2, 3])],
+            &[0, 0, 0, 2, 2, 1, 0],
+        );
         // A group with no segments is kept but owns nothing.
         check(&segs, &[group(3, &[])], &[0; 7]);
     }
@@ -299,10 +323,23 @@ mod tests {
                 "obb": {"centroid": [0, 0, 0]}}]}"#,
         )
         .unwrap();
-        assert_eq!(groups, vec![SegGroup { object_id: 2, label: "Chair".into(), segments: vec![4, 5] }]);
-        assert!(matches!(parse_annotation(r#"{"segGroups": [{"objectId": -1, "segments": []}]}"#), Err(Problem::Json(_))));
+        assert_eq!(
+            groups,
+            vec![SegGroup {
+                object_id: 2,
+                label: "Chair".into(),
+                segments: vec![4, 5]
+            }]
+        );
+        assert!(matches!(
+            parse_annotation(r#"{"segGroups": [{"objectId": -1, "segments": []}]}"#),
+            Err(Problem::Json(_))
+        ));
         assert!(matches!(parse_annotation("{"), Err(Problem::Json(_))));
-        assert_eq!(parse_segments(r#"{"segIndices": [3, -1]}"#).unwrap(), vec![3, -1]);
+        assert_eq!(
+            parse_segments(r#"{"segIndices": [3, -1]}"#).unwrap(),
+            vec![3, -1]
+        );
     }
 
     #[test]
@@ -310,11 +347,39 @@ mod tests {
         let csv = "count,class,semantic_map_to\r\n1,Table,\r\n2,box,storage box\r\n3,lid,None\r\n4,\"shelf, wall\",shelf\r\n";
         let map = BenchmarkMap::parse(csv, Some("wall\n\ntable\nstorage box\n")).unwrap();
         let m = |l: &str| map.map(l);
-        assert_eq!(m("table"), MappedLabel { label: "table".into(), benchmark_id: Some(1), known: true });
-        assert_eq!(m("box"), MappedLabel { label: "storage box".into(), benchmark_id: Some(2), known: true });
-        assert_eq!(m("lid"), MappedLabel { label: "lid".into(), benchmark_id: None, known: true });
+        assert_eq!(
+            m("table"),
+            MappedLabel {
+                label: "table".into(),
+                benchmark_id: Some(1),
+                known: true
+            }
+        );
+        assert_eq!(
+            m("box"),
+            MappedLabel {
+                label: "storage box".into(),
+                benchmark_id: Some(2),
+                known: true
+            }
+        );
+        assert_eq!(
+            m("lid"),
+            MappedLabel {
+                label: "lid".into(),
+                benchmark_id: None,
+                known: true
+            }
+        );
         assert_eq!(m("shelf, wall").label, "shelf");
-        assert_eq!(m("sofa"), MappedLabel { label: "sofa".into(), benchmark_id: None, known: false });
+        assert_eq!(
+            m("sofa"),
+            MappedLabel {
+                label: "sofa".into(),
+                benchmark_id: None,
+                known: false
+            }
+        );
         assert!(BenchmarkMap::parse("class,count\nx,1\n", None).is_err());
         assert!(BenchmarkMap::parse("", None).is_err());
         assert!(BenchmarkMap::parse("class,semantic_map_to\nonly-one-column\n", None).is_err());

@@ -94,7 +94,10 @@ pub fn parse_cameras(text: &str) -> Result<BTreeMap<u32, ColmapCamera>, Problem>
         if params.len() != expected {
             return Err(bad_line(
                 line,
-                format!("model {model} takes {expected} parameters, found {}", params.len()),
+                format!(
+                    "model {model} takes {expected} parameters, found {}",
+                    params.len()
+                ),
             ));
         }
         let width: u32 = parse_field(width, "WIDTH", line)?;
@@ -241,11 +244,19 @@ mod tests {
 
     #[test]
     fn cameras_are_validated() {
-        let cams = parse_cameras("# c\n1 OPENCV_FISHEYE 10 8 5 5 5 4 0 0 0 0\n2 PINHOLE 4 3 1 1 2 1.5\n").unwrap();
+        let cams =
+            parse_cameras("# c\n1 OPENCV_FISHEYE 10 8 5 5 5 4 0 0 0 0\n2 PINHOLE 4 3 1 1 2 1.5\n")
+                .unwrap();
         assert_eq!(cams[&1].model, "OPENCV_FISHEYE");
         assert_eq!(cams[&2].params, vec![1.0, 1.0, 2.0, 1.5]);
-        assert!(matches!(parse_cameras("1 WEIRD 4 3 1\n"), Err(Problem::Unsupported { .. })));
-        assert!(parse_cameras("1 PINHOLE 4 3 1 1 2\n").unwrap_err().to_string().contains("takes 4"));
+        assert!(matches!(
+            parse_cameras("1 WEIRD 4 3 1\n"),
+            Err(Problem::Unsupported { .. })
+        ));
+        assert!(parse_cameras("1 PINHOLE 4 3 1 1 2\n")
+            .unwrap_err()
+            .to_string()
+            .contains("takes 4"));
         assert!(parse_cameras("1 PINHOLE 0 3 1 1 2 1\n").is_err());
         assert!(parse_cameras("1 PINHOLE 4 3 1 inf 2 1\n").is_err());
         assert!(matches!(

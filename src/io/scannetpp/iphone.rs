@@ -76,12 +76,24 @@ fn python_json_to_strict(text: &str) -> String {
 }
 
 /// A `rows x cols` matrix of numbers or nulls (null = non-finite in the original file).
-fn matrix(value: &Value, rows: usize, cols: usize, what: &str) -> Result<Vec<Option<f64>>, Problem> {
-    let shape_error = || Problem::invalid(what, format!("expected a {rows}x{cols} array of numbers"));
-    let outer = value.as_array().filter(|a| a.len() == rows).ok_or_else(shape_error)?;
+fn matrix(
+    value: &Value,
+    rows: usize,
+    cols: usize,
+    what: &str,
+) -> Result<Vec<Option<f64>>, Problem> {
+    let shape_error =
+        || Problem::invalid(what, format!("expected a {rows}x{cols} array of numbers"));
+    let outer = value
+        .as_array()
+        .filter(|a| a.len() == rows)
+        .ok_or_else(shape_error)?;
     let mut out = Vec::with_capacity(rows * cols);
     for row in outer {
-        let row = row.as_array().filter(|r| r.len() == cols).ok_or_else(shape_error)?;
+        let row = row
+            .as_array()
+            .filter(|r| r.len() == cols)
+            .ok_or_else(shape_error)?;
         for cell in row {
             match cell {
                 Value::Null => out.push(None),
@@ -97,7 +109,10 @@ fn matrix(value: &Value, rows: usize, cols: usize, what: &str) -> Result<Vec<Opt
 /// `pose_from_row_major` only checks the determinant, which a shear passes.
 fn is_rotation(m: &[f64; 16]) -> bool {
     let r = nalgebra::Matrix3::new(m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10]);
-    (r.transpose() * r - nalgebra::Matrix3::identity()).abs().max() < 1e-3
+    (r.transpose() * r - nalgebra::Matrix3::identity())
+        .abs()
+        .max()
+        < 1e-3
 }
 
 fn frame_index(name: &str) -> Option<u32> {
@@ -111,8 +126,8 @@ fn frame_index(name: &str) -> Option<u32> {
 /// Parses the pose file. Structural problems (not an object, missing or misshapen matrices, a
 /// finite pose that is not a rigid transform) are errors; non-finite values skip the frame.
 pub fn parse_poses(text: &str) -> Result<IphonePoses, Problem> {
-    let root: Value =
-        serde_json::from_str(&python_json_to_strict(text)).map_err(|e| Problem::Json(e.to_string()))?;
+    let root: Value = serde_json::from_str(&python_json_to_strict(text))
+        .map_err(|e| Problem::Json(e.to_string()))?;
     let entries = root
         .as_object()
         .ok_or_else(|| Problem::invalid("pose file", "expected an object keyed by frame name"))?;
@@ -133,8 +148,16 @@ pub fn parse_poses(text: &str) -> Result<IphonePoses, Problem> {
             })
         };
         let k = matrix(field("intrinsic")?, 3, 3, &format!("{name}.intrinsic"))?;
-        let m = matrix(field("aligned_pose")?, 4, 4, &format!("{name}.aligned_pose"))?;
-        let Some(m) = m.into_iter().collect::<Option<Vec<f64>>>().filter(|m| m.iter().all(|v| v.is_finite()))
+        let m = matrix(
+            field("aligned_pose")?,
+            4,
+            4,
+            &format!("{name}.aligned_pose"),
+        )?;
+        let Some(m) = m
+            .into_iter()
+            .collect::<Option<Vec<f64>>>()
+            .filter(|m| m.iter().all(|v| v.is_finite()))
         else {
             skip(SKIP_INVALID_POSE);
             continue;
@@ -157,11 +180,11 @@ pub fn parse_poses(text: &str) -> Result<IphonePoses, Problem> {
         let world_from_camera = pose_from_row_major(&row_major)
             .filter(|_| last_row_ok && is_rotation(&row_major))
             .ok_or_else(|| {
-            Problem::invalid(
-                format!("{name}.aligned_pose"),
-                format!("{row_major:?} is not a rigid camera-to-world transform"),
-            )
-        })?;
+                Problem::invalid(
+                    format!("{name}.aligned_pose"),
+                    format!("{row_major:?} is not a rigid camera-to-world transform"),
+                )
+            })?;
         frames.push(IphonePose {
             name: name.clone(),
             frame_index,
@@ -205,14 +228,37 @@ mod tests {
             entry(K, I),
         );
         let poses = parse_poses(&text).unwrap();
-        let names: Vec<(&str, u32)> = poses.frames.iter().map(|f| (f.name.as_str(), f.frame_index)).collect();
+        let names: Vec<(&str, u32)> = poses
+            .frames
+            .iter()
+            .map(|f| (f.name.as_str(), f.frame_index))
+            .collect();
         assert_eq!(names, [("frame_000002", 2), ("frame_000010", 10)]);
-        assert_eq!(poses.frames[0].intrinsics, Intrinsics { fx: 100.0, fy: 101.0, cx: 50.0, cy: 40.0 });
-        assert_eq!(poses.frames[0].world_from_camera.translation.vector, nalgebra::Vector3::new(1.0, 2.0, 3.0));
-        let skipped: Vec<(&str, u32)> = poses.skipped.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            poses.frames[0].intrinsics,
+            Intrinsics {
+                fx: 100.0,
+                fy: 101.0,
+                cx: 50.0,
+                cy: 40.0
+            }
+        );
+        assert_eq!(
+            poses.frames[0].world_from_camera.translation.vector,
+            nalgebra::Vector3::new(1.0, 2.0, 3.0)
+        );
+        let skipped: Vec<(&str, u32)> = poses
+            .skipped
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
         assert_eq!(
             skipped,
-            [(SKIP_INVALID_INTRINSICS, 1), (SKIP_INVALID_POSE, 1), (SKIP_UNRECOGNISED_NAME, 1)]
+            [
+                (SKIP_INVALID_INTRINSICS, 1),
+                (SKIP_INVALID_POSE, 1),
+                (SKIP_UNRECOGNISED_NAME, 1)
+            ]
         );
     }
 

@@ -89,7 +89,12 @@ impl SceneFiles<'_> {
         let bytes = match std::fs::read(file) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(self.error(file, Problem::Missing { hint: hint.to_string() }))
+                return Err(self.error(
+                    file,
+                    Problem::Missing {
+                        hint: hint.to_string(),
+                    },
+                ))
             }
             Err(e) => return Err(self.error(file, Problem::Io(e))),
         };
@@ -118,7 +123,11 @@ impl FrameSet {
     }
 
     fn skipped_summary(&self) -> String {
-        let parts: Vec<String> = self.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let parts: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
         if parts.is_empty() {
             "none listed".into()
         } else {
@@ -151,8 +160,10 @@ pub fn read_scene(dir: &Path, options: &ReadOptions) -> Result<Scene, SceneError
     let mesh = crate::io::ply::read_mesh(&mesh_path).at(&scene_id, &mesh_path)?;
 
     let segments_path = files.path(SEGMENTS);
-    let seg_indices = annotation::parse_segments(&files.read_text(&segments_path, "part of the ScanNet++ scans download")?)
-        .at(&scene_id, &segments_path)?;
+    let seg_indices = annotation::parse_segments(
+        &files.read_text(&segments_path, "part of the ScanNet++ scans download")?,
+    )
+    .at(&scene_id, &segments_path)?;
     if seg_indices.len() != mesh.n_vertices() {
         return Err(files.error(
             &segments_path,
@@ -164,8 +175,10 @@ pub fn read_scene(dir: &Path, options: &ReadOptions) -> Result<Scene, SceneError
         ));
     }
     let annotation_path = files.path(ANNOTATION);
-    let groups = annotation::parse_annotation(&files.read_text(&annotation_path, "part of the ScanNet++ scans download")?)
-        .at(&scene_id, &annotation_path)?;
+    let groups = annotation::parse_annotation(
+        &files.read_text(&annotation_path, "part of the ScanNet++ scans download")?,
+    )
+    .at(&scene_id, &annotation_path)?;
     let (vertex_instance, groups) =
         annotation::resolve_instances(&seg_indices, &groups).at(&scene_id, &annotation_path)?;
     let face_instance = face_instances(&mesh.triangles, &vertex_instance);
@@ -246,11 +259,17 @@ pub fn read_scene(dir: &Path, options: &ReadOptions) -> Result<Scene, SceneError
 /// `metadata/semantic_benchmark/map_benchmark.csv` in the scene folder or its ancestors up to
 /// three levels (the release puts it two levels above `data/<scene_id>/`). `top100.txt` beside
 /// it is optional.
-fn read_benchmark_map(files: &SceneFiles, options: &ReadOptions) -> Result<Option<BenchmarkMap>, SceneError> {
+fn read_benchmark_map(
+    files: &SceneFiles,
+    options: &ReadOptions,
+) -> Result<Option<BenchmarkMap>, SceneError> {
     let csv_path = match &options.scannetpp_benchmark_map {
         Some(path) => path.clone(),
         None => {
-            let base = files.dir.canonicalize().unwrap_or_else(|_| files.dir.to_path_buf());
+            let base = files
+                .dir
+                .canonicalize()
+                .unwrap_or_else(|_| files.dir.to_path_buf());
             match base
                 .ancestors()
                 .take(4)
@@ -262,7 +281,10 @@ fn read_benchmark_map(files: &SceneFiles, options: &ReadOptions) -> Result<Optio
             }
         }
     };
-    let csv = files.read_text(&csv_path, "given as the ScanNet++ benchmark map (ReadOptions::scannetpp_benchmark_map)")?;
+    let csv = files.read_text(
+        &csv_path,
+        "given as the ScanNet++ benchmark map (ReadOptions::scannetpp_benchmark_map)",
+    )?;
     let top100_path = csv_path.with_file_name("top100.txt");
     let top100 = if top100_path.is_file() {
         Some(files.read_text(&top100_path, "")?)
@@ -285,14 +307,18 @@ fn is_plain_relative(name: &str) -> bool {
 fn read_dslr_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
     let mut set = FrameSet::default();
     let images_path = files.path(DSLR_IMAGES_TXT);
-    let mut images = colmap::parse_images(&files.read_text(&images_path, "the DSLR COLMAP model is part of the ScanNet++ dslr download")?)
-        .at(files.scene, &images_path)?;
+    let mut images = colmap::parse_images(&files.read_text(
+        &images_path,
+        "the DSLR COLMAP model is part of the ScanNet++ dslr download",
+    )?)
+    .at(files.scene, &images_path)?;
 
     // cameras.txt is only checked: frames use the undistorted pinhole below, not the
     // fisheye model COLMAP estimated for the original images.
     let cameras_path = files.path(DSLR_CAMERAS_TXT);
     if cameras_path.is_file() {
-        let cameras = colmap::parse_cameras(&files.read_text(&cameras_path, "")?).at(files.scene, &cameras_path)?;
+        let cameras = colmap::parse_cameras(&files.read_text(&cameras_path, "")?)
+            .at(files.scene, &cameras_path)?;
         if let Some(image) = images.iter().find(|i| !cameras.contains_key(&i.camera_id)) {
             return Err(files.error(
                 &images_path,
@@ -303,12 +329,15 @@ fn read_dslr_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
             ));
         }
     } else {
-        set.warnings.push(format!("{DSLR_CAMERAS_TXT} is missing; camera ids were not checked"));
+        set.warnings.push(format!(
+            "{DSLR_CAMERAS_TXT} is missing; camera ids were not checked"
+        ));
     }
 
     let transforms_path = files.path(DSLR_TRANSFORMS);
-    let camera: CameraModel = nerfstudio::parse_undistorted_camera(&files.read_text(&transforms_path, UNDISTORT_HINT)?)
-        .at(files.scene, &transforms_path)?;
+    let camera: CameraModel =
+        nerfstudio::parse_undistorted_camera(&files.read_text(&transforms_path, UNDISTORT_HINT)?)
+            .at(files.scene, &transforms_path)?;
 
     images.sort_by(|a, b| a.name.cmp(&b.name));
     let mut names = BTreeSet::new();
@@ -318,7 +347,10 @@ fn read_dslr_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
                 &images_path,
                 Problem::invalid(
                     format!("line {}", image.line),
-                    format!("image name {:?} must be a relative path inside the image folder", image.name),
+                    format!(
+                        "image name {:?} must be a relative path inside the image folder",
+                        image.name
+                    ),
                 ),
             ));
         }
@@ -367,8 +399,10 @@ fn read_dslr_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
 fn read_iphone_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
     let mut set = FrameSet::default();
     let poses_path = files.path(IPHONE_POSES);
-    let poses = iphone::parse_poses(&files.read_text(&poses_path, "part of the ScanNet++ iphone download")?)
-        .at(files.scene, &poses_path)?;
+    let poses = iphone::parse_poses(
+        &files.read_text(&poses_path, "part of the ScanNet++ iphone download")?,
+    )
+    .at(files.scene, &poses_path)?;
     set.skipped = poses.skipped;
 
     // depth.bin is checked once here (layout, record headers) so that a truncated file is
@@ -380,7 +414,9 @@ fn read_iphone_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
                 .at(files.scene, &depth_path)?,
         )
     } else {
-        set.warnings.push(format!("{IPHONE_DEPTH} is missing; frames have no sensor depth"));
+        set.warnings.push(format!(
+            "{IPHONE_DEPTH} is missing; frames have no sensor depth"
+        ));
         None
     };
 

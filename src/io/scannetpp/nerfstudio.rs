@@ -32,7 +32,10 @@ fn pixel_count(value: f64, what: &str) -> Result<u32, Problem> {
     if value.is_finite() && value >= 1.0 && value.fract() == 0.0 && value <= u32::MAX as f64 {
         Ok(value as u32)
     } else {
-        Err(Problem::invalid(what, format!("{value} is not a positive whole number of pixels")))
+        Err(Problem::invalid(
+            what,
+            format!("{value} is not a positive whole number of pixels"),
+        ))
     }
 }
 
@@ -46,11 +49,18 @@ pub fn parse_undistorted_camera(text: &str) -> Result<CameraModel, Problem> {
         if model != "PINHOLE" {
             return Err(Problem::invalid(
                 "camera_model",
-                format!("{model:?}; the undistorted images must use PINHOLE (run `dslr/undistort.py`)"),
+                format!(
+                    "{model:?}; the undistorted images must use PINHOLE (run `dslr/undistort.py`)"
+                ),
             ));
         }
     }
-    for (name, k) in [("k1", header.k1), ("k2", header.k2), ("k3", header.k3), ("k4", header.k4)] {
+    for (name, k) in [
+        ("k1", header.k1),
+        ("k2", header.k2),
+        ("k3", header.k3),
+        ("k4", header.k4),
+    ] {
         if let Some(k) = k {
             if k != 0.0 {
                 return Err(Problem::invalid(
@@ -69,7 +79,10 @@ pub fn parse_undistorted_camera(text: &str) -> Result<CameraModel, Problem> {
     if !intrinsics.is_valid() {
         return Err(Problem::invalid(
             "pinhole intrinsics",
-            format!("fl_x {} fl_y {} cx {} cy {}", header.fl_x, header.fl_y, header.cx, header.cy),
+            format!(
+                "fl_x {} fl_y {} cx {} cy {}",
+                header.fl_x, header.fl_y, header.cx, header.cy
+            ),
         ));
     }
     Ok(CameraModel {
@@ -90,7 +103,15 @@ mod tests {
             "frames": [{"file_path": "a", "transform_matrix": [[1,0,0,0]]}]}"#;
         let cam = parse_undistorted_camera(text).unwrap();
         assert_eq!((cam.width, cam.height), (64, 48));
-        assert_eq!(cam.intrinsics, Intrinsics { fx: 50.0, fy: 52.5, cx: 32.0, cy: 24.0 });
+        assert_eq!(
+            cam.intrinsics,
+            Intrinsics {
+                fx: 50.0,
+                fy: 52.5,
+                cx: 32.0,
+                cy: 24.0
+            }
+        );
     }
 
     #[test]
