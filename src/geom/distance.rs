@@ -127,7 +127,7 @@ pub fn closest_point_on_triangle(p: &V3, a: &V3, b: &V3, c: &V3) -> V3 {
         return b + (c - b) * w;
     }
     let sum = va + vb + vc;
-    if !(sum > 0.0) || !sum.is_finite() {
+    if sum <= 0.0 || !sum.is_finite() {
         // Zero-area triangle: the closest point lies on one of its edges.
         let mut best = closest_point_on_segment(p, a, b);
         for (s, t) in [(b, c), (c, a)] {
@@ -183,7 +183,11 @@ pub fn closest_points_segment_segment(p1: &V3, q1: &V3, p2: &V3, q2: &V3) -> (V3
             let denom = a * e - b * b;
             // Parallel segments (denom ~ 0): any s works; pick 0 and let the clamping of t
             // and the recomputation of s find the closest pair.
-            let mut s0 = if denom > 1e-14 * a * e { ((b * f - c * e) / denom).clamp(0.0, 1.0) } else { 0.0 };
+            let mut s0 = if denom > 1e-14 * a * e {
+                ((b * f - c * e) / denom).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let mut t0 = (b * s0 + f) / e;
             if t0 < 0.0 {
                 t0 = 0.0;
@@ -214,7 +218,9 @@ pub fn segment_triangle_intersection(p: &V3, q: &V3, a: &V3, b: &V3, c: &V3) -> 
     let t = dp / (dp - dq);
     let x = p + (q - p) * t;
     // Inside test with edge functions on the plane (all same sign as the normal).
-    let inside = n.dot(&(b - a).cross(&(x - a))) >= 0.0 && n.dot(&(c - b).cross(&(x - b))) >= 0.0 && n.dot(&(a - c).cross(&(x - c))) >= 0.0;
+    let inside = n.dot(&(b - a).cross(&(x - a))) >= 0.0
+        && n.dot(&(c - b).cross(&(x - b))) >= 0.0
+        && n.dot(&(a - c).cross(&(x - c))) >= 0.0;
     inside.then_some(x)
 }
 
@@ -237,7 +243,8 @@ pub fn triangle_triangle_closest(ta: &Triangle, tb: &Triangle) -> (f64, V3, V3) 
     let mut best = (f64::INFINITY, ta[0], tb[0]);
     for i in 0..3 {
         for j in 0..3 {
-            let (x, y) = closest_points_segment_segment(&ta[i], &ta[(i + 1) % 3], &tb[j], &tb[(j + 1) % 3]);
+            let (x, y) =
+                closest_points_segment_segment(&ta[i], &ta[(i + 1) % 3], &tb[j], &tb[(j + 1) % 3]);
             let d2 = (x - y).norm_squared();
             if d2 < best.0 {
                 best = (d2, x, y);
@@ -289,7 +296,9 @@ impl Aabb {
     fn distance2(&self, other: &Aabb) -> f64 {
         let mut d2 = 0.0;
         for k in 0..3 {
-            let gap = (self.min[k] - other.max[k]).max(other.min[k] - self.max[k]).max(0.0);
+            let gap = (self.min[k] - other.max[k])
+                .max(other.min[k] - self.max[k])
+                .max(0.0);
             d2 += gap * gap;
         }
         d2
@@ -330,7 +339,10 @@ impl TriangleBvh {
     /// Builds the hierarchy (median split on the longest axis of the centroid bounds).
     /// Triangles with a non-finite corner are dropped.
     pub fn new(triangles: Vec<Triangle>) -> Self {
-        let mut triangles: Vec<Triangle> = triangles.into_iter().filter(|t| t.iter().all(|p| p.iter().all(|c| c.is_finite()))).collect();
+        let mut triangles: Vec<Triangle> = triangles
+            .into_iter()
+            .filter(|t| t.iter().all(|p| p.iter().all(|c| c.is_finite())))
+            .collect();
         let mut nodes = Vec::with_capacity(2 * triangles.len() / LEAF_SIZE + 1);
         if !triangles.is_empty() {
             let n = triangles.len();
@@ -427,15 +439,24 @@ impl TriangleBvh {
                 continue;
             }
             // Descend into the larger node (or the only inner one).
-            let split_a = nb.count > 0 || (na.count == 0 && na.bounds.diagonal2() >= nb.bounds.diagonal2());
+            let split_a =
+                nb.count > 0 || (na.count == 0 && na.bounds.diagonal2() >= nb.bounds.diagonal2());
             let children = if split_a {
                 [(ia + 1, ib), (na.right, ib)]
             } else {
                 [(ia, ib + 1), (ia, nb.right)]
             };
-            let bound = |(a, b): (u32, u32)| self.nodes[a as usize].bounds.distance2(&other.nodes[b as usize].bounds);
+            let bound = |(a, b): (u32, u32)| {
+                self.nodes[a as usize]
+                    .bounds
+                    .distance2(&other.nodes[b as usize].bounds)
+            };
             let (d0, d1) = (bound(children[0]), bound(children[1]));
-            let (near, far) = if d0 <= d1 { ((children[0], d0), (children[1], d1)) } else { ((children[1], d1), (children[0], d0)) };
+            let (near, far) = if d0 <= d1 {
+                ((children[0], d0), (children[1], d1))
+            } else {
+                ((children[1], d1), (children[0], d0))
+            };
             stack.push((far.0 .0, far.0 .1, far.1));
             stack.push((near.0 .0, near.0 .1, near.1));
         }
@@ -523,7 +544,12 @@ pub fn build_instance_bvhs(scene: &Scene) -> Vec<(InstanceId, TriangleBvh)> {
         .instances
         .par_iter()
         .filter(|inst| !inst.face_indices.is_empty())
-        .map(|inst| (inst.id, TriangleBvh::from_faces(&scene.mesh, &inst.face_indices)))
+        .map(|inst| {
+            (
+                inst.id,
+                TriangleBvh::from_faces(&scene.mesh, &inst.face_indices),
+            )
+        })
         .collect();
     out.sort_by_key(|(id, _)| *id);
     out
@@ -531,7 +557,9 @@ pub fn build_instance_bvhs(scene: &Scene) -> Vec<(InstanceId, TriangleBvh)> {
 
 /// Looks a BVH up by id in the list [`build_instance_bvhs`] returns.
 pub fn find_bvh(bvhs: &[(InstanceId, TriangleBvh)], id: InstanceId) -> Option<&TriangleBvh> {
-    bvhs.binary_search_by_key(&id, |(i, _)| *i).ok().map(|i| &bvhs[i].1)
+    bvhs.binary_search_by_key(&id, |(i, _)| *i)
+        .ok()
+        .map(|i| &bvhs[i].1)
 }
 
 /// Center-to-center distance (gravity-aligned box centres).
@@ -544,7 +572,9 @@ pub fn center_to_center(a: &ObjectMeasurement, b: &ObjectMeasurement) -> Measure
 
 /// Vertical gap: bottom of the upper object minus top of the lower, 0 if the z ranges overlap.
 pub fn vertical_gap(a: &ObjectMeasurement, b: &ObjectMeasurement) -> MeasuredDistance {
-    let gap = (a.aabb_min[2] - b.aabb_max[2]).max(b.aabb_min[2] - a.aabb_max[2]).max(0.0);
+    let gap = (a.aabb_min[2] - b.aabb_max[2])
+        .max(b.aabb_min[2] - a.aabb_max[2])
+        .max(0.0);
     MeasuredDistance {
         kind: DistanceKind::VerticalGap,
         distance_m: gap,
@@ -566,10 +596,11 @@ pub fn camera_to_center(camera: &Camera, m: &ObjectMeasurement) -> MeasuredDista
 
 /// Camera-to-closest-point distance; `None` for an instance without faces.
 pub fn camera_to_closest_point(camera: &Camera, bvh: &TriangleBvh) -> Option<MeasuredDistance> {
-    bvh.closest_point(&camera_center(camera)).map(|c| MeasuredDistance {
-        kind: DistanceKind::CameraToClosestPoint,
-        distance_m: c.distance_m,
-    })
+    bvh.closest_point(&camera_center(camera))
+        .map(|c| MeasuredDistance {
+            kind: DistanceKind::CameraToClosestPoint,
+            distance_m: c.distance_m,
+        })
 }
 
 /// Closest-surface distance; `None` when either instance has no faces.
@@ -582,7 +613,10 @@ pub fn closest_surface(a: &TriangleBvh, b: &TriangleBvh) -> Option<MeasuredDista
 
 /// Closest-surface distances for many instance pairs (rayon over pairs). Output order follows
 /// `pairs`; `None` where an id has no BVH.
-pub fn closest_surface_pairs(bvhs: &[(InstanceId, TriangleBvh)], pairs: &[(InstanceId, InstanceId)]) -> Vec<Option<ClosestPair>> {
+pub fn closest_surface_pairs(
+    bvhs: &[(InstanceId, TriangleBvh)],
+    pairs: &[(InstanceId, InstanceId)],
+) -> Vec<Option<ClosestPair>> {
     pairs
         .par_iter()
         .map(|&(a, b)| find_bvh(bvhs, a)?.closest_pair(find_bvh(bvhs, b)?))
@@ -612,8 +646,16 @@ mod tests {
         let got = closest_surface(ba, bb).unwrap();
         assert_eq!(got.kind, DistanceKind::ClosestSurface);
         let brute = brute_force_closest_pair(ba.triangles(), bb.triangles()).unwrap();
-        assert!((got.distance_m - expected).abs() <= tol, "bvh {} != analytic {expected}", got.distance_m);
-        assert!((got.distance_m - brute).abs() <= 1e-12, "bvh {} != brute {brute}", got.distance_m);
+        assert!(
+            (got.distance_m - expected).abs() <= tol,
+            "bvh {} != analytic {expected}",
+            got.distance_m
+        );
+        assert!(
+            (got.distance_m - brute).abs() <= 1e-12,
+            "bvh {} != brute {brute}",
+            got.distance_m
+        );
         let pair = ba.closest_pair(bb).unwrap();
         assert!(((pair.point_a - pair.point_b).norm() - pair.distance_m).abs() < 1e-12);
     }
@@ -621,26 +663,59 @@ mod tests {
     #[test]
     fn box_box_configurations() {
         // Face to face, 0.5 m apart along x (coordinates exact in f32).
-        check(unit_box([0.0, 0.0, 0.0], 0.0), unit_box([1.5, 0.0, 0.0], 0.0), 0.5, 1e-12);
+        check(
+            unit_box([0.0, 0.0, 0.0], 0.0),
+            unit_box([1.5, 0.0, 0.0], 0.0),
+            0.5,
+            1e-12,
+        );
         // Face to face with an offset along y still overlapping in projection.
-        check(unit_box([0.0, 0.0, 0.0], 0.0), unit_box([0.0, 0.25, 2.0], 0.0), 1.0, 1e-12);
+        check(
+            unit_box([0.0, 0.0, 0.0], 0.0),
+            unit_box([0.0, 0.25, 2.0], 0.0),
+            1.0,
+            1e-12,
+        );
         // Edge to edge: diagonal offset in x and y, overlapping in z: gap sqrt(0.5^2+0.5^2).
-        check(unit_box([0.0, 0.0, 0.0], 0.0), unit_box([1.5, 1.5, 0.25], 0.0), 0.5f64.hypot(0.5), 1e-12);
+        check(
+            unit_box([0.0, 0.0, 0.0], 0.0),
+            unit_box([1.5, 1.5, 0.25], 0.0),
+            0.5f64.hypot(0.5),
+            1e-12,
+        );
         // Vertex to vertex: offset in all three axes.
-        check(unit_box([0.0, 0.0, 0.0], 0.0), unit_box([1.5, 1.5, 1.5], 0.0), 0.75f64.sqrt(), 1e-12);
+        check(
+            unit_box([0.0, 0.0, 0.0], 0.0),
+            unit_box([1.5, 1.5, 1.5], 0.0),
+            0.75f64.sqrt(),
+            1e-12,
+        );
         // Vertex to face: the second box yawed 45 degrees so an edge (a vertical edge, i.e. a
         // vertex-face contact in 2D) points at the first box's +x face.
         let half_diag = 0.5 * 2f64.sqrt();
         check(
             unit_box([0.0, 0.0, 0.0], 0.0),
-            unit_box([0.5 + 0.3 + half_diag, 0.0, 0.0], std::f64::consts::FRAC_PI_4),
+            unit_box(
+                [0.5 + 0.3 + half_diag, 0.0, 0.0],
+                std::f64::consts::FRAC_PI_4,
+            ),
             0.3,
             1e-6,
         );
         // A box tilted so one corner points at the other box's face is a true vertex-face
         // contact; tested in geom_props on triangle soups. Touching and intersecting:
-        check(unit_box([0.0, 0.0, 0.0], 0.0), unit_box([1.0, 0.0, 0.0], 0.0), 0.0, 0.0);
-        check(unit_box([0.0, 0.0, 0.0], 0.0), unit_box([0.5, 0.25, 0.1], 0.3), 0.0, 0.0);
+        check(
+            unit_box([0.0, 0.0, 0.0], 0.0),
+            unit_box([1.0, 0.0, 0.0], 0.0),
+            0.0,
+            0.0,
+        );
+        check(
+            unit_box([0.0, 0.0, 0.0], 0.0),
+            unit_box([0.5, 0.25, 0.1], 0.3),
+            0.0,
+            0.0,
+        );
     }
 
     #[test]
@@ -658,8 +733,16 @@ mod tests {
     #[test]
     fn vertex_to_face_tetra() {
         // A triangle whose vertex points straight at a large triangle's interior.
-        let big: Triangle = [V3::new(-5.0, -5.0, 0.0), V3::new(5.0, -5.0, 0.0), V3::new(0.0, 5.0, 0.0)];
-        let tip: Triangle = [V3::new(0.1, 0.2, 0.7), V3::new(1.0, 0.0, 3.0), V3::new(-1.0, 0.5, 3.0)];
+        let big: Triangle = [
+            V3::new(-5.0, -5.0, 0.0),
+            V3::new(5.0, -5.0, 0.0),
+            V3::new(0.0, 5.0, 0.0),
+        ];
+        let tip: Triangle = [
+            V3::new(0.1, 0.2, 0.7),
+            V3::new(1.0, 0.0, 3.0),
+            V3::new(-1.0, 0.5, 3.0),
+        ];
         let (d2, _, y) = triangle_triangle_closest(&big, &tip);
         assert!((d2.sqrt() - 0.7).abs() < 1e-12);
         assert!((y - tip[0]).norm() < 1e-12);
@@ -667,25 +750,40 @@ mod tests {
 
     #[test]
     fn camera_and_named_distances() {
-        let scene = scene_from_objects(&[(unit_box([0.0, 0.0, 0.5], 0.0), "a"), (unit_box([3.0, 4.0, 2.5], 0.0), "b")]);
+        let scene = scene_from_objects(&[
+            (unit_box([0.0, 0.0, 0.5], 0.0), "a"),
+            (unit_box([3.0, 4.0, 2.5], 0.0), "b"),
+        ]);
         let m = measure_scene(&scene);
-        assert!((center_to_center(&m[0], &m[1]).distance_m - (9.0f64 + 16.0 + 4.0).sqrt()).abs() < 1e-12);
+        assert!(
+            (center_to_center(&m[0], &m[1]).distance_m - (9.0f64 + 16.0 + 4.0).sqrt()).abs()
+                < 1e-12
+        );
         assert!((vertical_gap(&m[0], &m[1]).distance_m - 1.0).abs() < 1e-12);
         assert_eq!(vertical_gap(&m[0], &m[0]).distance_m, 0.0);
-        let cam = crate::geom::fixtures::look_at_camera([0.0, -3.0, 0.5], [0.0, 0.0, 0.5], 64, 48, 50.0);
+        let cam =
+            crate::geom::fixtures::look_at_camera([0.0, -3.0, 0.5], [0.0, 0.0, 0.5], 64, 48, 50.0);
         assert!((camera_to_center(&cam, &m[0]).distance_m - 3.0).abs() < 1e-12);
         let bvhs = build_instance_bvhs(&scene);
         let d = camera_to_closest_point(&cam, &bvhs[0].1).unwrap();
         assert_eq!(d.kind.name(), "camera-to-closest-point distance");
         assert!((d.distance_m - 2.5).abs() < 1e-12);
-        let names: std::collections::BTreeSet<_> = DistanceKind::ALL.iter().map(|k| k.name()).collect();
+        let names: std::collections::BTreeSet<_> =
+            DistanceKind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names.len(), 5);
-        assert_eq!(serde_json::to_string(&DistanceKind::ClosestSurface).unwrap(), "\"closest-surface\"");
+        assert_eq!(
+            serde_json::to_string(&DistanceKind::ClosestSurface).unwrap(),
+            "\"closest-surface\""
+        );
     }
 
     #[test]
     fn degenerate_triangles_are_finite() {
-        let line: Triangle = [V3::new(0.0, 0.0, 0.0), V3::new(1.0, 0.0, 0.0), V3::new(2.0, 0.0, 0.0)];
+        let line: Triangle = [
+            V3::new(0.0, 0.0, 0.0),
+            V3::new(1.0, 0.0, 0.0),
+            V3::new(2.0, 0.0, 0.0),
+        ];
         let p = V3::new(1.0, 1.0, 0.0);
         let c = closest_point_on_triangle(&p, &line[0], &line[1], &line[2]);
         assert!((c - V3::new(1.0, 0.0, 0.0)).norm() < 1e-12);

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use nalgebra::{Isometry3, Point3, Vector3};
 
 use crate::scene::{
-    face_instances, members_by_instance, Camera, CameraModel, FrameLayout, Instance, InstanceId, Intrinsics, LabelIds, Mesh, Pose, Scene,
-    SceneMeta, Source,
+    face_instances, members_by_instance, Camera, CameraModel, FrameLayout, Instance, InstanceId,
+    Intrinsics, LabelIds, Mesh, Pose, Scene, SceneMeta, Source,
 };
 
 /// A box: `size = [along yaw, across yaw, vertical]`, `center` its centre, `yaw_rad` the
@@ -66,8 +66,10 @@ pub fn scene_from_meshes(objects: &[(Mesh, &str)]) -> Scene {
         let offset = mesh.positions_m.len() as u32;
         mesh.positions_m.extend_from_slice(&part.positions_m);
         mesh.colors_rgb.extend_from_slice(&part.colors_rgb);
-        mesh.colors_rgb.resize(mesh.positions_m.len(), [128, 128, 128]);
-        mesh.triangles.extend(part.triangles.iter().map(|t| t.map(|v| v + offset)));
+        mesh.colors_rgb
+            .resize(mesh.positions_m.len(), [128, 128, 128]);
+        mesh.triangles
+            .extend(part.triangles.iter().map(|t| t.map(|v| v + offset)));
         vertex_instance.resize(mesh.positions_m.len(), i as u32 + 1);
     }
     let face_instance = face_instances(&mesh.triangles, &vertex_instance);
@@ -77,14 +79,16 @@ pub fn scene_from_meshes(objects: &[(Mesh, &str)]) -> Scene {
         .iter()
         .zip(members)
         .zip(objects)
-        .map(|((&id, (vertex_indices, face_indices)), (_, label))| Instance {
-            id,
-            raw_label: label.to_string(),
-            label: label.to_string(),
-            label_ids: LabelIds::default(),
-            vertex_indices,
-            face_indices,
-        })
+        .map(
+            |((&id, (vertex_indices, face_indices)), (_, label))| Instance {
+                id,
+                raw_label: label.to_string(),
+                label: label.to_string(),
+                label_ids: LabelIds::default(),
+                vertex_indices,
+                face_indices,
+            },
+        )
         .collect();
     Scene {
         meta: SceneMeta {
@@ -108,7 +112,10 @@ pub fn scene_from_meshes(objects: &[(Mesh, &str)]) -> Scene {
 
 /// A scene of boxes, instance `i + 1` for `boxes[i]`.
 pub fn scene_from_objects(boxes: &[(BoxSpec, &str)]) -> Scene {
-    let meshes: Vec<(Mesh, &str)> = boxes.iter().map(|(spec, label)| (box_mesh(spec), *label)).collect();
+    let meshes: Vec<(Mesh, &str)> = boxes
+        .iter()
+        .map(|(spec, label)| (box_mesh(spec), *label))
+        .collect();
     scene_from_meshes(&meshes)
 }
 
@@ -117,11 +124,18 @@ pub fn scene_from_objects(boxes: &[(BoxSpec, &str)]) -> Scene {
 pub fn look_at_camera(eye: [f64; 3], target: [f64; 3], width: u32, height: u32, fx: f64) -> Camera {
     let eye_p = Point3::from(eye);
     let forward = (Point3::from(target) - eye_p).normalize();
-    let world_up = if forward.z.abs() > 0.999 { Vector3::y() } else { Vector3::z() };
+    let world_up = if forward.z.abs() > 0.999 {
+        Vector3::y()
+    } else {
+        Vector3::z()
+    };
     let right = forward.cross(&world_up).normalize();
     let down = forward.cross(&right);
     let rotation = nalgebra::Rotation3::from_basis_unchecked(&[right, down, forward]);
-    let world_from_camera = Isometry3::from_parts(eye_p.coords.into(), nalgebra::UnitQuaternion::from_rotation_matrix(&rotation));
+    let world_from_camera = Isometry3::from_parts(
+        eye_p.coords.into(),
+        nalgebra::UnitQuaternion::from_rotation_matrix(&rotation),
+    );
     Camera {
         model: CameraModel {
             intrinsics: Intrinsics {

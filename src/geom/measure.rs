@@ -123,7 +123,8 @@ pub fn convex_hull(points: &mut Vec<[f64; 2]>) -> Vec<[f64; 2]> {
     }
     let lower_len = hull.len() + 1;
     for &p in points.iter().rev().skip(1) {
-        while hull.len() >= lower_len && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+        while hull.len() >= lower_len && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+        {
             hull.pop();
         }
         hull.push(p);
@@ -159,13 +160,20 @@ fn fold_yaw(dir: [f64; 2]) -> f64 {
 fn rect_from_extents(dir: [f64; 2], lo_e: f64, hi_e: f64, lo_n: f64, hi_n: f64) -> FloorRect {
     let normal = [-dir[1], dir[0]];
     let (mid_e, mid_n) = ((lo_e + hi_e) / 2.0, (lo_n + hi_n) / 2.0);
-    let center = [dir[0] * mid_e + normal[0] * mid_n, dir[1] * mid_e + normal[1] * mid_n];
+    let center = [
+        dir[0] * mid_e + normal[0] * mid_n,
+        dir[1] * mid_e + normal[1] * mid_n,
+    ];
     let (ext_e, ext_n) = (hi_e - lo_e, hi_n - lo_n);
     let equal = (ext_e - ext_n).abs() <= TIE_REL_TOL * ext_e.max(ext_n);
     let (length, width, length_dir) = if equal {
         // A square: either side is "the length"; take the one with yaw in [0, pi/2).
         let yaw_e = fold_yaw(dir);
-        let d = if yaw_e < std::f64::consts::FRAC_PI_2 { dir } else { normal };
+        let d = if yaw_e < std::f64::consts::FRAC_PI_2 {
+            dir
+        } else {
+            normal
+        };
         (ext_e.max(ext_n), ext_e.min(ext_n), d)
     } else if ext_e > ext_n {
         (ext_e, ext_n, dir)
@@ -266,7 +274,8 @@ fn rotating_calipers(hull: &[[f64; 2]]) -> FloorRect {
             None => true,
             Some((best_area, best_rect)) => {
                 let tol = TIE_REL_TOL * best_area.max(area);
-                area < best_area - tol || (area <= best_area + tol && rect.yaw_rad < best_rect.yaw_rad)
+                area < best_area - tol
+                    || (area <= best_area + tol && rect.yaw_rad < best_rect.yaw_rad)
             }
         };
         if better {
@@ -274,6 +283,39 @@ fn rotating_calipers(hull: &[[f64; 2]]) -> FloorRect {
         }
     }
     best.expect("a hull with >= 3 points has edges").1
+}
+
+/// One enclosing rectangle per hull edge (side along that edge), by direct projection of
+/// every hull point: O(h^2), a reference for tests of [`min_area_rect`] and for detecting
+/// ties (an acute triangle has three equal-area rectangles).
+pub fn rect_candidates(points: &[[f64; 2]]) -> Vec<FloorRect> {
+    let mut scratch = points.to_vec();
+    let hull = convex_hull(&mut scratch);
+    if hull.len() < 3 {
+        return min_area_rect(points).into_iter().collect();
+    }
+    (0..hull.len())
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
+            let d = [b[0] - a[0], b[1] - a[1]];
+            let len = d[0].hypot(d[1]);
+            let dir = [d[0] / len, d[1] / len];
+            let normal = [-dir[1], dir[0]];
+            let (mut lo_e, mut hi_e, mut lo_n, mut hi_n) = (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            );
+            for p in &hull {
+                lo_e = lo_e.min(dot(dir, *p));
+                hi_e = hi_e.max(dot(dir, *p));
+                lo_n = lo_n.min(dot(normal, *p));
+                hi_n = hi_n.max(dot(normal, *p));
+            }
+            rect_from_extents(dir, lo_e, hi_e, lo_n, hi_n)
+        })
+        .collect()
 }
 
 /// Gravity-aligned box of 3D points: floor rectangle + z range. `None` for no finite point.
@@ -294,7 +336,12 @@ pub fn triangle_area(a: &Point3<f64>, b: &Point3<f64>, c: &Point3<f64>) -> f64 {
 }
 
 /// Measures one instance given its vertex and face lists. `None` when it has no vertex.
-pub fn measure_instance(mesh: &Mesh, instance_id: InstanceId, vertex_indices: &[u32], face_indices: &[u32]) -> Option<ObjectMeasurement> {
+pub fn measure_instance(
+    mesh: &Mesh,
+    instance_id: InstanceId,
+    vertex_indices: &[u32],
+    face_indices: &[u32],
+) -> Option<ObjectMeasurement> {
     if vertex_indices.is_empty() {
         return None;
     }
@@ -340,14 +387,24 @@ pub fn measure_scene(scene: &Scene) -> Vec<ObjectMeasurement> {
     let mut out: Vec<ObjectMeasurement> = scene
         .instances
         .par_iter()
-        .filter_map(|inst| measure_instance(&scene.mesh, inst.id, &inst.vertex_indices, &inst.face_indices))
+        .filter_map(|inst| {
+            measure_instance(
+                &scene.mesh,
+                inst.id,
+                &inst.vertex_indices,
+                &inst.face_indices,
+            )
+        })
         .collect();
     out.sort_by_key(|m| m.instance_id);
     out
 }
 
 /// Looks a measurement up by id in a list sorted by id (what [`measure_scene`] returns).
-pub fn find_measurement(measurements: &[ObjectMeasurement], id: InstanceId) -> Option<&ObjectMeasurement> {
+pub fn find_measurement(
+    measurements: &[ObjectMeasurement],
+    id: InstanceId,
+) -> Option<&ObjectMeasurement> {
     measurements
         .binary_search_by_key(&id, |m| m.instance_id)
         .ok()
@@ -362,11 +419,23 @@ mod tests {
 
     fn check_rect(points: &[[f64; 2]], length: f64, width: f64, yaw: f64, center: [f64; 2]) {
         let r = min_area_rect(points).unwrap();
-        assert!((r.length - length).abs() < 1e-9, "length {} != {length}", r.length);
-        assert!((r.width - width).abs() < 1e-9, "width {} != {width}", r.width);
+        assert!(
+            (r.length - length).abs() < 1e-9,
+            "length {} != {length}",
+            r.length
+        );
+        assert!(
+            (r.width - width).abs() < 1e-9,
+            "width {} != {width}",
+            r.width
+        );
         let dyaw = (r.yaw_rad - yaw).rem_euclid(PI);
         assert!(dyaw.min(PI - dyaw) < 1e-9, "yaw {} != {yaw}", r.yaw_rad);
-        assert!((r.center[0] - center[0]).abs() < 1e-9 && (r.center[1] - center[1]).abs() < 1e-9, "center {:?}", r.center);
+        assert!(
+            (r.center[0] - center[0]).abs() < 1e-9 && (r.center[1] - center[1]).abs() < 1e-9,
+            "center {:?}",
+            r.center
+        );
     }
 
     #[test]
@@ -381,7 +450,16 @@ mod tests {
         // An L (3 x 1 arm plus 1 x 3 arm) with interior points. Its hull is the pentagon
         // (0,0) (3,0) (3,1) (1,3) (0,3): the axis-aligned 3 x 3 square (area 9) beats the
         // rectangle on the diagonal edge (area 12).
-        let pts = [[0.0, 0.0], [3.0, 0.0], [3.0, 1.0], [1.0, 1.0], [1.0, 3.0], [0.0, 3.0], [0.5, 0.5], [2.0, 0.5]];
+        let pts = [
+            [0.0, 0.0],
+            [3.0, 0.0],
+            [3.0, 1.0],
+            [1.0, 1.0],
+            [1.0, 3.0],
+            [0.0, 3.0],
+            [0.5, 0.5],
+            [2.0, 0.5],
+        ];
         check_rect(&pts, 3.0, 3.0, 0.0, [1.5, 1.5]);
         let r = min_area_rect(&pts).unwrap();
         // Brute force over many angles agrees with the calipers.
@@ -389,7 +467,12 @@ mod tests {
         for k in 0..200_000 {
             let a = k as f64 * PI / 200_000.0;
             let (s, c) = a.sin_cos();
-            let (mut lo_e, mut hi_e, mut lo_n, mut hi_n) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+            let (mut lo_e, mut hi_e, mut lo_n, mut hi_n) = (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            );
             for p in &pts {
                 let e = c * p[0] + s * p[1];
                 let n = -s * p[0] + c * p[1];
@@ -400,12 +483,22 @@ mod tests {
             }
             best = best.min((hi_e - lo_e) * (hi_n - lo_n));
         }
-        assert!(r.area() <= best + 1e-9 && r.area() >= best - 1e-6, "{} vs {best}", r.area());
+        assert!(
+            r.area() <= best + 1e-9 && r.area() >= best - 1e-6,
+            "{} vs {best}",
+            r.area()
+        );
     }
 
     #[test]
     fn collinear_duplicate_and_single_points() {
-        check_rect(&[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [1.0, 1.0], [0.5, 0.5]], 8f64.sqrt(), 0.0, PI / 4.0, [1.0, 1.0]);
+        check_rect(
+            &[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [1.0, 1.0], [0.5, 0.5]],
+            8f64.sqrt(),
+            0.0,
+            PI / 4.0,
+            [1.0, 1.0],
+        );
         check_rect(&[[1.0, 2.0], [1.0, 2.0]], 0.0, 0.0, 0.0, [1.0, 2.0]);
         check_rect(&[[0.0, 1.0], [0.0, -1.0]], 2.0, 0.0, PI / 2.0, [0.0, 0.0]);
         assert!(min_area_rect(&[]).is_none());
@@ -422,7 +515,11 @@ mod tests {
             .map(|p| [c * p[0] - s * p[1], s * p[0] + c * p[1]])
             .collect();
         let r = min_area_rect(&pts).unwrap();
-        assert!((r.yaw_rad - 10f64.to_radians()).abs() < 1e-9, "{}", r.yaw_rad);
+        assert!(
+            (r.yaw_rad - 10f64.to_radians()).abs() < 1e-9,
+            "{}",
+            r.yaw_rad
+        );
     }
 
     #[test]
@@ -463,15 +560,27 @@ mod tests {
             let f = floor[i % 4];
             *p = [f[0], f[1], if i < 4 { 0.5 } else { 1.25 }];
         }
-        let m = measure_instance(&mesh, InstanceId(7), &(0..8).collect::<Vec<_>>(), &(0..12).collect::<Vec<_>>()).unwrap();
+        let m = measure_instance(
+            &mesh,
+            InstanceId(7),
+            &(0..8).collect::<Vec<_>>(),
+            &(0..12).collect::<Vec<_>>(),
+        )
+        .unwrap();
         assert!((m.length_m - 5.0).abs() < 1e-9);
         assert!((m.width_m - 2.5).abs() < 1e-9);
         assert!((m.height_m - 0.75).abs() < 1e-9);
         assert!((m.yaw_rad - 3f64.atan2(4.0)).abs() < 1e-9);
-        assert!((m.center[0] - 1.25).abs() < 1e-9 && (m.center[1] - 2.5).abs() < 1e-9 && (m.center[2] - 0.875).abs() < 1e-9);
+        assert!(
+            (m.center[0] - 1.25).abs() < 1e-9
+                && (m.center[1] - 2.5).abs() < 1e-9
+                && (m.center[2] - 0.875).abs() < 1e-9
+        );
         let corners = m.obb_corners();
         for c in &corners[..4] {
-            assert!(floor.iter().any(|f| (f[0] as f64 - c[0]).abs() < 1e-9 && (f[1] as f64 - c[1]).abs() < 1e-9));
+            assert!(floor
+                .iter()
+                .any(|f| (f[0] as f64 - c[0]).abs() < 1e-9 && (f[1] as f64 - c[1]).abs() < 1e-9));
         }
     }
 

@@ -56,7 +56,14 @@ impl Default for SelectionRules {
                 "stairs",
                 "otherstructure",
             ]),
-            excluded_generic_labels: labels(&["object", "otherprop", "otherfurniture", "unknown", "remove", "split"]),
+            excluded_generic_labels: labels(&[
+                "object",
+                "otherprop",
+                "otherfurniture",
+                "unknown",
+                "remove",
+                "split",
+            ]),
             min_vertices: 8,
             min_visible_pixels: 50,
             min_visible_fraction: 0.5,
@@ -69,11 +76,18 @@ impl Default for SelectionRules {
 #[derive(Debug, thiserror::Error)]
 pub enum SelectionRulesError {
     #[error("{}: cannot read selection rules: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: invalid selection rules: {message}", path.display())]
     Parse { path: PathBuf, message: String },
     #[error("{}: invalid selection rules: {field} {detail}", path.display())]
-    Invalid { path: PathBuf, field: &'static str, detail: String },
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        detail: String,
+    },
 }
 
 impl SelectionRules {
@@ -83,26 +97,36 @@ impl SelectionRules {
             path: path.to_path_buf(),
             source,
         })?;
-        let rules: SelectionRules = serde_json::from_str(&text).map_err(|e| SelectionRulesError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        rules.validate().map_err(|(field, detail)| SelectionRulesError::Invalid {
-            path: path.to_path_buf(),
-            field,
-            detail,
-        })?;
+        let rules: SelectionRules =
+            serde_json::from_str(&text).map_err(|e| SelectionRulesError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        rules
+            .validate()
+            .map_err(|(field, detail)| SelectionRulesError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                detail,
+            })?;
         Ok(rules)
     }
 
     /// Range checks that the schema also states.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        for (field, value) in [("min_visible_fraction", self.min_visible_fraction), ("max_truncation", self.max_truncation)] {
+        for (field, value) in [
+            ("min_visible_fraction", self.min_visible_fraction),
+            ("max_truncation", self.max_truncation),
+        ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err((field, format!("must be in [0, 1], found {value}")));
             }
         }
-        for label in self.excluded_structural_labels.iter().chain(&self.excluded_generic_labels) {
+        for label in self
+            .excluded_structural_labels
+            .iter()
+            .chain(&self.excluded_generic_labels)
+        {
             if label.trim().is_empty() {
                 return Err(("excluded labels", "must not contain an empty label".into()));
             }
@@ -166,8 +190,16 @@ pub fn merge_counts(total: &mut RejectionCounts, other: &RejectionCounts) {
 }
 
 /// The first rule an object fails, if any.
-pub fn check_object(scene: &Scene, measurements: &[ObjectMeasurement], vis: &InstanceVisibility, rules: &SelectionRules) -> Option<RejectReason> {
-    let (Some(instance), Some(measurement)) = (scene.instance(vis.instance_id), find_measurement(measurements, vis.instance_id)) else {
+pub fn check_object(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    vis: &InstanceVisibility,
+    rules: &SelectionRules,
+) -> Option<RejectReason> {
+    let (Some(instance), Some(measurement)) = (
+        scene.instance(vis.instance_id),
+        find_measurement(measurements, vis.instance_id),
+    ) else {
         return Some(RejectReason::UnknownInstance);
     };
     if measurement.n_vertices < rules.min_vertices {
@@ -224,7 +256,10 @@ mod tests {
 
     #[test]
     fn default_equals_shipped_file() {
-        assert_eq!(SelectionRules::load(&shipped_path()).unwrap(), SelectionRules::default());
+        assert_eq!(
+            SelectionRules::load(&shipped_path()).unwrap(),
+            SelectionRules::default()
+        );
     }
 
     #[test]
@@ -235,15 +270,22 @@ mod tests {
         value["min_visible_pixelz"] = 3.into();
         std::fs::write(&path, value.to_string()).unwrap();
         let err = SelectionRules::load(&path).unwrap_err().to_string();
-        assert!(err.contains("rules.json") && err.contains("min_visible_pixelz"), "{err}");
+        assert!(
+            err.contains("rules.json") && err.contains("min_visible_pixelz"),
+            "{err}"
+        );
 
-        let mut rules = SelectionRules::default();
-        rules.max_truncation = 1.5;
+        let rules = SelectionRules {
+            max_truncation: 1.5,
+            ..SelectionRules::default()
+        };
         std::fs::write(&path, serde_json::to_string(&rules).unwrap()).unwrap();
         let err = SelectionRules::load(&path).unwrap_err().to_string();
         assert!(err.contains("max_truncation"), "{err}");
 
-        let err = SelectionRules::load(&dir.path().join("missing.json")).unwrap_err().to_string();
+        let err = SelectionRules::load(&dir.path().join("missing.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing.json"), "{err}");
     }
 
@@ -268,7 +310,12 @@ mod tests {
             size: [0.5, 0.5, 0.5],
             yaw_rad: 0.0,
         };
-        let scene = scene_from_objects(&[(spec(0.0), "chair"), (spec(1.0), "Wall"), (spec(2.0), "REMOVE"), (spec(3.0), "table")]);
+        let scene = scene_from_objects(&[
+            (spec(0.0), "chair"),
+            (spec(1.0), "Wall"),
+            (spec(2.0), "REMOVE"),
+            (spec(3.0), "table"),
+        ]);
         let m = measure_scene(&scene);
         let rules = SelectionRules::default();
         let input = vec![
@@ -282,7 +329,10 @@ mod tests {
             vis(9, 100, 1.0, 0.0),  // unknown
         ];
         let (accepted, counts) = select_objects(&scene, &m, &input, &rules);
-        assert_eq!(accepted.iter().map(|v| v.instance_id.0).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(
+            accepted.iter().map(|v| v.instance_id.0).collect::<Vec<_>>(),
+            vec![1, 4]
+        );
         let expected: RejectionCounts = [
             (RejectReason::StructuralLabel, 1),
             (RejectReason::GenericLabel, 1),
@@ -294,7 +344,10 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(counts, expected);
-        assert_eq!(counts.values().sum::<u64>() + accepted.len() as u64, input.len() as u64);
+        assert_eq!(
+            counts.values().sum::<u64>() + accepted.len() as u64,
+            input.len() as u64
+        );
         let json = serde_json::to_string(&counts).unwrap();
         assert!(json.contains("\"too_few_visible_pixels\":1"), "{json}");
         for reason in counts.keys() {

@@ -84,7 +84,8 @@ pub fn pose_diverse_frames(frames: &[Frame], config: &ViewSelectionConfig) -> Ve
         let pose = &frames[index].world_from_camera;
         let too_close = selected.iter().any(|&s| {
             let other = &frames[s].world_from_camera;
-            translation_between_m(pose, other) < config.min_translation_m && rotation_between_deg(pose, other) < config.min_rotation_deg
+            translation_between_m(pose, other) < config.min_translation_m
+                && rotation_between_deg(pose, other) < config.min_rotation_deg
         });
         if !too_close {
             selected.push(index);
@@ -179,10 +180,28 @@ mod tests {
         };
         assert_eq!(pose_diverse_frames(&scene.frames, &config), vec![0, 4, 6]);
         let m = measure_scene(&scene);
-        let (views, stats) = select_views(&scene, &m, &SelectionRules::default(), &VisibilityConfig::default(), &config);
-        assert_eq!(views.iter().map(|v| v.frame_id.as_str()).collect::<Vec<_>>(), vec!["0", "6"]);
+        let (views, stats) = select_views(
+            &scene,
+            &m,
+            &SelectionRules::default(),
+            &VisibilityConfig::default(),
+            &config,
+        );
         assert_eq!(
-            (stats.frames_total, stats.after_stride, stats.after_pose_diversity, stats.too_few_objects, stats.selected),
+            views
+                .iter()
+                .map(|v| v.frame_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["0", "6"]
+        );
+        assert_eq!(
+            (
+                stats.frames_total,
+                stats.after_stride,
+                stats.after_pose_diversity,
+                stats.too_few_objects,
+                stats.selected
+            ),
             (7, 4, 3, 1, 2)
         );
         assert!(views.iter().all(|v| v.objects.len() == 1));
@@ -190,7 +209,13 @@ mod tests {
             max_views: Some(1),
             ..config
         };
-        let (views, _) = select_views(&scene, &m, &SelectionRules::default(), &VisibilityConfig::default(), &capped);
+        let (views, _) = select_views(
+            &scene,
+            &m,
+            &SelectionRules::default(),
+            &VisibilityConfig::default(),
+            &capped,
+        );
         assert_eq!(views.len(), 1);
         assert_eq!(views[0].frame_index, 0);
     }

@@ -121,7 +121,12 @@ impl PixelStats {
 
 /// Visibility of every instance seen in the view, sorted by id. Renders the whole mesh once
 /// and each candidate instance once (candidates in parallel).
-pub fn visibility_for_frame(scene: &Scene, measurements: &[ObjectMeasurement], camera: &Camera, config: &VisibilityConfig) -> Vec<InstanceVisibility> {
+pub fn visibility_for_frame(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    camera: &Camera,
+    config: &VisibilityConfig,
+) -> Vec<InstanceVisibility> {
     if !camera.model.intrinsics.is_valid() || camera.model.width == 0 || camera.model.height == 0 {
         return Vec::new();
     }
@@ -139,7 +144,11 @@ pub fn visibility_from_view(
     config: &VisibilityConfig,
 ) -> Vec<InstanceVisibility> {
     // Instance id -> slot in `measurements`, as a dense table: one lookup per pixel.
-    let max_id = measurements.iter().map(|m| m.instance_id.0).max().unwrap_or(0) as usize;
+    let max_id = measurements
+        .iter()
+        .map(|m| m.instance_id.0)
+        .max()
+        .unwrap_or(0) as usize;
     let mut slot_of_id = vec![u32::MAX; max_id + 1];
     for (slot, m) in measurements.iter().enumerate() {
         slot_of_id[m.instance_id.0 as usize] = slot as u32;
@@ -153,7 +162,9 @@ pub fn visibility_from_view(
     let t = camera.world_from_camera.translation.vector;
     let width = view.width as usize;
     for (idx, &id) in view.instance.iter().enumerate() {
-        let Some(&slot) = slot_of_id.get(id as usize) else { continue };
+        let Some(&slot) = slot_of_id.get(id as usize) else {
+            continue;
+        };
         if id == 0 || slot == u32::MAX {
             continue;
         }
@@ -161,11 +172,20 @@ pub fn visibility_from_view(
         let z = view.depth_m[idx] as f64;
         let s = &mut stats[slot as usize];
         s.count += 1;
-        s.bbox = [s.bbox[0].min(u), s.bbox[1].min(v), s.bbox[2].max(u), s.bbox[3].max(v)];
+        s.bbox = [
+            s.bbox[0].min(u),
+            s.bbox[1].min(v),
+            s.bbox[2].max(u),
+            s.bbox[3].max(v),
+        ];
         s.sum_u += u as f64;
         s.sum_v += v as f64;
         // Back-project the pixel centre at its depth, then into the world.
-        let p_cam = Vector3::new((u as f64 - k.cx) / k.fx * z, (v as f64 - k.cy) / k.fy * z, z);
+        let p_cam = Vector3::new(
+            (u as f64 - k.cx) / k.fx * z,
+            (v as f64 - k.cy) / k.fy * z,
+            z,
+        );
         let p_world = r * p_cam + t;
         for (axis_idx, axis) in axes[slot as usize].iter().enumerate() {
             let along = axis[0] * p_world.x + axis[1] * p_world.y + axis[2] * p_world.z;
@@ -180,7 +200,9 @@ pub fn visibility_from_view(
         }
     }
 
-    let candidates: Vec<usize> = (0..measurements.len()).filter(|&slot| stats[slot].count >= config.min_candidate_pixels.max(1)).collect();
+    let candidates: Vec<usize> = (0..measurements.len())
+        .filter(|&slot| stats[slot].count >= config.min_candidate_pixels.max(1))
+        .collect();
     let (w, h) = (view.width as f64, view.height as f64);
     candidates
         .par_iter()
@@ -188,7 +210,13 @@ pub fn visibility_from_view(
             let m = &measurements[slot];
             let s = &stats[slot];
             let instance = scene.instance(m.instance_id)?;
-            let alone = projection_alone(scene, &instance.vertex_indices, &instance.face_indices, camera, config);
+            let alone = projection_alone(
+                scene,
+                &instance.vertex_indices,
+                &instance.face_indices,
+                camera,
+                config,
+            );
             // The alone render samples the same pixel centres, so visible <= unoccluded up to
             // float rounding of the shifted principal point; clamp to keep the invariant.
             let unoccluded_px = alone.in_image_px.max(s.count);
@@ -250,22 +278,44 @@ pub struct ProjectionCounts {
 }
 
 /// Renders the instance alone in the enlarged virtual image (see the module doc).
-pub fn projection_alone(scene: &Scene, vertex_indices: &[u32], face_indices: &[u32], camera: &Camera, config: &VisibilityConfig) -> ProjectionCounts {
+pub fn projection_alone(
+    scene: &Scene,
+    vertex_indices: &[u32],
+    face_indices: &[u32],
+    camera: &Camera,
+    config: &VisibilityConfig,
+) -> ProjectionCounts {
     let (width, height) = (camera.model.width as i64, camera.model.height as i64);
     let fov_scale = (config.fov_scale.max(1) | 1) as i64; // Odd, so pixel centres line up.
     let (margin_u, margin_v) = ((fov_scale - 1) / 2 * width, (fov_scale - 1) / 2 * height);
-    let (mut u_lo, mut v_lo, mut u_hi, mut v_hi) = (-margin_u, -margin_v, width - 1 + margin_u, height - 1 + margin_v);
+    let (mut u_lo, mut v_lo, mut u_hi, mut v_hi) = (
+        -margin_u,
+        -margin_v,
+        width - 1 + margin_u,
+        height - 1 + margin_v,
+    );
 
     // Crop to the projected vertex bounds when every vertex is in front of the near plane.
-    let mut bounds = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut bounds = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     let mut behind = false;
     for &v in vertex_indices {
         let (u, vv, z) = camera.project(&scene.mesh.point(v));
-        if !(z >= config.render.near_m) || !u.is_finite() || !vv.is_finite() {
+        // NaN depth counts as behind too.
+        if z.is_nan() || z < config.render.near_m || !u.is_finite() || !vv.is_finite() {
             behind = true;
             break;
         }
-        bounds = [bounds[0].min(u), bounds[1].min(vv), bounds[2].max(u), bounds[3].max(vv)];
+        bounds = [
+            bounds[0].min(u),
+            bounds[1].min(vv),
+            bounds[2].max(u),
+            bounds[3].max(vv),
+        ];
     }
     if !behind && bounds[0].is_finite() {
         u_lo = u_lo.max(bounds[0].floor() as i64);
@@ -285,7 +335,11 @@ pub fn projection_alone(scene: &Scene, vertex_indices: &[u32], face_indices: &[u
     let (span_u, span_v) = ((u_hi - u_lo + 1) as u64, (v_hi - v_lo + 1) as u64);
     let n_px = span_u * span_v;
     let max_px = config.max_virtual_pixels.max(1);
-    let scale_k = if n_px <= max_px { 1 } else { ((n_px as f64 / max_px as f64).sqrt().ceil() as u64).max(2) };
+    let scale_k = if n_px <= max_px {
+        1
+    } else {
+        ((n_px as f64 / max_px as f64).sqrt().ceil() as u64).max(2)
+    };
     let kf = scale_k as f64;
 
     // Virtual pixel i covers real coordinates u in [u_lo - 0.5 + i k, u_lo - 0.5 + (i + 1) k),
@@ -304,7 +358,13 @@ pub fn projection_alone(scene: &Scene, vertex_indices: &[u32], face_indices: &[u
         },
         world_from_camera: camera.world_from_camera,
     };
-    let alone = render_faces(&scene.mesh, &[], face_indices, &virtual_camera, &config.render);
+    let alone = render_faces(
+        &scene.mesh,
+        &[],
+        face_indices,
+        &virtual_camera,
+        &config.render,
+    );
     let mut in_image = 0u64;
     let mut total = 0u64;
     let vw = alone.width as usize;
@@ -338,13 +398,19 @@ pub fn projection_alone(scene: &Scene, vertex_indices: &[u32], face_indices: &[u
 /// World point seen at pixel `(u, v)` with camera-space depth `depth_m`.
 pub fn back_project(camera: &Camera, u: f64, v: f64, depth_m: f64) -> Point3<f64> {
     let k = camera.model.intrinsics;
-    let p = Point3::new((u - k.cx) / k.fx * depth_m, (v - k.cy) / k.fy * depth_m, depth_m);
+    let p = Point3::new(
+        (u - k.cx) / k.fx * depth_m,
+        (v - k.cy) / k.fy * depth_m,
+        depth_m,
+    );
     camera.world_from_camera * p
 }
 
 /// Looks an instance's visibility up in a list sorted by id.
 pub fn find_visibility(list: &[InstanceVisibility], id: InstanceId) -> Option<&InstanceVisibility> {
-    list.binary_search_by_key(&id, |v| v.instance_id).ok().map(|i| &list[i])
+    list.binary_search_by_key(&id, |v| v.instance_id)
+        .ok()
+        .map(|i| &list[i])
 }
 
 #[cfg(test)]
@@ -391,8 +457,16 @@ mod tests {
         );
         // Front face at depth 4.5: 1.2 m wide -> 1.2 * 100 / 4.5 = 26.7 px, centred.
         let expected_px = (1.2 * FX / 4.5) * (1.0 * FX / 4.5);
-        assert!((v.visible_px as f64 / expected_px - 1.0).abs() < 0.08, "{} vs {expected_px}", v.visible_px);
-        assert!((v.centroid_norm[0] - 0.5).abs() < 0.01 && (v.centroid_norm[1] - 0.5).abs() < 0.01, "{:?}", v.centroid_norm);
+        assert!(
+            (v.visible_px as f64 / expected_px - 1.0).abs() < 0.08,
+            "{} vs {expected_px}",
+            v.visible_px
+        );
+        assert!(
+            (v.centroid_norm[0] - 0.5).abs() < 0.01 && (v.centroid_norm[1] - 0.5).abs() < 0.01,
+            "{:?}",
+            v.centroid_norm
+        );
         assert!(v.bbox_px[0] < v.bbox_px[2] && v.bbox_px[1] < v.bbox_px[3]);
     }
 
@@ -408,10 +482,18 @@ mod tests {
         let m = measure_scene(&scene);
         let vis = visibility_for_frame(&scene, &m, &camera(), &VisibilityConfig::default());
         let v = find_visibility(&vis, InstanceId(1)).unwrap();
-        assert!((v.visible_fraction - 0.5).abs() < 0.05, "visible fraction {}", v.visible_fraction);
+        assert!(
+            (v.visible_fraction - 0.5).abs() < 0.05,
+            "visible fraction {}",
+            v.visible_fraction
+        );
         assert_eq!(v.truncation, 0.0);
         assert!(!v.visible_dimensions.length && v.visible_dimensions.height);
-        assert!((v.dimension_coverage[0] - 0.5).abs() < 0.05, "{:?}", v.dimension_coverage);
+        assert!(
+            (v.dimension_coverage[0] - 0.5).abs() < 0.05,
+            "{:?}",
+            v.dimension_coverage
+        );
         assert!(v.dimension_coverage[2] > 0.98, "{:?}", v.dimension_coverage);
         // The visible half is on the left of the image.
         assert!(v.centroid_norm[0] < 0.5);
@@ -437,7 +519,11 @@ mod tests {
             };
             let vis = visibility_for_frame(&scene, &m, &camera(), &config);
             let v = &vis[0];
-            assert!((v.truncation - 0.5).abs() < 0.05, "truncation {} (max px {max_virtual_pixels})", v.truncation);
+            assert!(
+                (v.truncation - 0.5).abs() < 0.05,
+                "truncation {} (max px {max_virtual_pixels})",
+                v.truncation
+            );
             assert_eq!(v.visible_fraction, 1.0);
             assert_eq!(v.bbox_px[2], W - 1);
         }
