@@ -1,0 +1,222 @@
+//! View selection: which frames of a scene become samples.
+//!
+//! Three steps, deterministic for a given scene and configuration (ties by frame order):
+//! 1. **Stride**: frames `0, s, 2s, ...` of `Scene::frames` (stream order).
+//! 2. **Pose diversity**: walking those frames in order, a frame is skipped when an already
+//!    selected frame is closer than `min_translation_m` in position **and** than
+//!    `min_rotation_deg` in orientation (angle of the relative rotation).
+//! 3. **Enough objects**: the remaining frames are analysed (visibility + selection rules, in
+//!    parallel) and kept when at least `min_valid_objects` objects are accepted.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::geom::measure::ObjectMeasurement;
+use crate::geom::select::{merge_counts, select_objects, RejectionCounts, SelectionRules};
+use crate::geom::visibility::{visibility_for_frame, InstanceVisibility, VisibilityConfig};
+use crate::scene::{Frame, Pose, Scene};
+
+/// Settings of view selection (plain data).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewSelectionConfig {
+    /// Take every `frame_stride`-th frame (0 is treated as 1).
+    pub frame_stride: usize,
+    /// Frames closer than this to a selected frame (and within `min_rotation_deg`) are skipped.
+    pub min_translation_m: f64,
+    /// Frames rotated less than this from a selected frame (and within `min_translation_m`)
+    /// are skipped.
+    pub min_rotation_deg: f64,
+    /// A view needs at least this many accepted objects.
+    pub min_valid_objects: usize,
+    /// Keep at most this many views (the first ones in frame order); `None` = all.
+    pub max_views: Option<usize>,
+}
+
+impl Default for ViewSelectionConfig {
+    fn default() -> Self {
+        ViewSelectionConfig {
+            frame_stride: 10,
+            min_translation_m: 0.25,
+            min_rotation_deg: 15.0,
+            min_valid_objects: 1,
+            max_views: None,
+        }
+    }
+}
+
+/// One selected view with its accepted objects (sorted by instance id).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SelectedView {
+    /// Index into `Scene::frames`.
+    pub frame_index: usize,
+    pub frame_id: String,
+    pub objects: Vec<InstanceVisibility>,
+}
+
+/// What happened to the frames and objects of one scene.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ViewSelectionStats {
+    pub frames_total: u64,
+    pub after_stride: u64,
+    pub after_pose_diversity: u64,
+    pub too_few_objects: u64,
+    pub selected: u64,
+    /// Object rejections over every analysed frame (also frames later dropped).
+    pub object_rejections: RejectionCounts,
+}
+
+/// Angle of the rotation between two poses, degrees.
+pub fn rotation_between_deg(a: &Pose, b: &Pose) -> f64 {
+    a.rotation.angle_to(&b.rotation).to_degrees()
+}
+
+/// Distance between two camera centres, metres.
+pub fn translation_between_m(a: &Pose, b: &Pose) -> f64 {
+    (a.translation.vector - b.translation.vector).norm()
+}
+
+/// Steps 1 and 2: indices into `frames` after the stride and the pose-diversity filter.
+pub fn pose_diverse_frames(frames: &[Frame], config: &ViewSelectionConfig) -> Vec<usize> {
+    let stride = config.frame_stride.max(1);
+    let mut selected: Vec<usize> = Vec::new();
+    for index in (0..frames.len()).step_by(stride) {
+        let pose = &frames[index].world_from_camera;
+        let too_close = selected.iter().any(|&s| {
+            let other = &frames[s].world_from_camera;
+            translation_between_m(pose, other) < config.min_translation_m
+                && rotation_between_deg(pose, other) < config.min_rotation_deg
+        });
+        if !too_close {
+            selected.push(index);
+        }
+    }
+    selected
+}
+
+/// All three steps. Frames are analysed in parallel; output follows frame order.
+pub fn select_views(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    rules: &SelectionRules,
+    visibility: &VisibilityConfig,
+    config: &ViewSelectionConfig,
+) -> (Vec<SelectedView>, ViewSelectionStats) {
+    let stride = config.frame_stride.max(1);
+    let candidates = pose_diverse_frames(&scene.frames, config);
+    let analysed: Vec<(usize, Vec<InstanceVisibility>, RejectionCounts)> = candidates
+        .par_iter()
+        .map(|&index| {
+            let camera = scene.frames[index].color_camera();
+            let vis = visibility_for_frame(scene, measurements, &camera, visibility);
+            let (accepted, counts) = select_objects(scene, measurements, &vis, rules);
+            (index, accepted, counts)
+        })
+        .collect();
+    let mut stats = ViewSelectionStats {
+        frames_total: scene.frames.len() as u64,
+        after_stride: scene.frames.len().div_ceil(stride) as u64,
+        after_pose_diversity: candidates.len() as u64,
+        ..ViewSelectionStats::default()
+    };
+    let mut views = Vec::new();
+    for (frame_index, objects, counts) in analysed {
+        merge_counts(&mut stats.object_rejections, &counts);
+        if objects.len() < config.min_valid_objects {
+            stats.too_few_objects += 1;
+            continue;
+        }
+        if config.max_views.is_some_and(|max| views.len() >= max) {
+            continue;
+        }
+        views.push(SelectedView {
+            frame_index,
+            frame_id: scene.frames[frame_index].id.clone(),
+            objects,
+        });
+    }
+    stats.selected = views.len() as u64;
+    (views, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geom::fixtures::{look_at_camera, scene_from_objects, BoxSpec};
+    use crate::geom::measure::measure_scene;
+
+    fn frame(id: usize, eye: [f64; 3], target: [f64; 3]) -> Frame {
+        let camera = look_at_camera(eye, target, 160, 120, 100.0);
+        Frame {
+            id: id.to_string(),
+            world_from_camera: camera.world_from_camera,
+            color: camera.model,
+            depth: None,
+            color_image: None,
+            sensor_depth: None,
+        }
+    }
+
+    #[test]
+    fn stride_diversity_and_object_count() {
+        let chair = BoxSpec {
+            center: [0.0, 0.0, 0.5],
+            size: [0.6, 0.5, 1.0],
+            yaw_rad: 0.3,
+        };
+        let mut scene = scene_from_objects(&[(chair, "chair")]);
+        scene.frames = vec![
+            frame(0, [0.0, -3.0, 0.5], [0.0, 0.0, 0.5]),  // kept
+            frame(1, [0.05, -3.0, 0.5], [0.0, 0.0, 0.5]), // removed by stride
+            frame(2, [0.1, -3.0, 0.5], [0.0, 0.0, 0.5]),  // too close to 0: skipped
+            frame(3, [0.0, -3.0, 0.5], [5.0, 0.0, 0.5]),  // removed by stride
+            frame(4, [0.0, -3.0, 0.5], [3.0, -3.0, 0.5]), // same place, turned 90 degrees: kept, sees nothing
+            frame(5, [0.0, 0.0, 0.5], [0.0, 1.0, 0.5]),   // removed by stride
+            frame(6, [3.0, 0.0, 0.5], [0.0, 0.0, 0.5]),   // moved: kept
+        ];
+        let config = ViewSelectionConfig {
+            frame_stride: 2,
+            ..ViewSelectionConfig::default()
+        };
+        assert_eq!(pose_diverse_frames(&scene.frames, &config), vec![0, 4, 6]);
+        let m = measure_scene(&scene);
+        let (views, stats) = select_views(
+            &scene,
+            &m,
+            &SelectionRules::default(),
+            &VisibilityConfig::default(),
+            &config,
+        );
+        assert_eq!(
+            views
+                .iter()
+                .map(|v| v.frame_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["0", "6"]
+        );
+        assert_eq!(
+            (
+                stats.frames_total,
+                stats.after_stride,
+                stats.after_pose_diversity,
+                stats.too_few_objects,
+                stats.selected
+            ),
+            (7, 4, 3, 1, 2)
+        );
+        assert!(views.iter().all(|v| v.objects.len() == 1));
+        let capped = ViewSelectionConfig {
+            max_views: Some(1),
+            ..config
+        };
+        let (views, _) = select_views(
+            &scene,
+            &m,
+            &SelectionRules::default(),
+            &VisibilityConfig::default(),
+            &capped,
+        );
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].frame_index, 0);
+    }
+}
