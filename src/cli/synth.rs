@@ -7,7 +7,7 @@
 //! from the union of the labels used.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -322,11 +322,14 @@ mod stand_in {
         }
     }
 
+    /// Label, lower corner, upper corner, colour, structural.
+    type BoxSpec = (&'static str, [f64; 3], [f64; 3], [u8; 3], bool);
+
     pub fn room(request: &SceneRequest, seed: u64, index: u32) -> SynthScene {
         let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed) ^ splitmix64(index as u64));
         let (rx, ry, rz) = (rng.random_range(4.0..6.0), rng.random_range(3.5..5.0), 2.6);
         let t = 0.1;
-        let mut specs: Vec<(&str, [f64; 3], [f64; 3], [u8; 3], bool)> = vec![
+        let mut specs: Vec<BoxSpec> = vec![
             (
                 "floor",
                 [0.0, 0.0, -t],
@@ -483,6 +486,8 @@ mod stand_in {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::synth::write_common::test_scene::tree_bytes;
 
