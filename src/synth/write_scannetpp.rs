@@ -142,7 +142,9 @@ fn write_mesh(path: &Path, scene: &SynthScene) -> anyhow::Result<()> {
 }
 
 /// Picks the overlapping pair `(small, large)`: a pillow inside a bed when both exist,
-/// otherwise the non-structural objects with the fewest and the most vertices.
+/// otherwise the non-structural objects with the fewest and the most vertices. Listing the
+/// small group's segments in the large group makes the large group strictly bigger, so the
+/// smallest-instance rule gives those vertices back to the small object even on a tie.
 fn overlap_pair(scene: &SynthScene) -> Option<(u32, u32)> {
     let count = |id: u32| scene.vertex_instance.iter().filter(|&&i| i == id).count();
     let furniture: Vec<(u32, usize, &str)> = scene
@@ -159,13 +161,11 @@ fn overlap_pair(scene: &SynthScene) -> Option<(u32, u32)> {
             .max_by_key(|f| (f.1, f.0))
     };
     if let (Some(pillow), Some(bed)) = (find("pillow"), find("bed")) {
-        if pillow.1 < bed.1 {
-            return Some((pillow.0, bed.0));
-        }
+        return Some((pillow.0, bed.0));
     }
     let small = furniture.iter().min_by_key(|f| (f.1, f.0))?;
     let large = furniture.iter().max_by_key(|f| (f.1, f.0))?;
-    (small.1 < large.1).then_some((small.0, large.0))
+    (small.0 != large.0).then_some((small.0, large.0))
 }
 
 /// Writes the scene under `root/data/<scene_id>/`.
@@ -611,6 +611,14 @@ mod tests {
         let pillow = groups.iter().find(|g| g["label"] == "pillow").unwrap();
         let (bed_v, pillow_v) = (members(bed), members(pillow));
         assert!(pillow_v.is_subset(&bed_v) && pillow_v.len() < bed_v.len());
+        // Even when both objects have the same vertex count the merged group is bigger.
+        let mut tied = scene.clone();
+        tied.vertex_instance
+            .iter_mut()
+            .filter(|i| **i == 2)
+            .take(8)
+            .for_each(|i| *i = 1);
+        assert_eq!(overlap_pair(&tied), Some((3, 2)));
         // Smallest-instance-wins reproduces vertex_instance.
         for v in 0..n_v {
             let mut best: Option<(usize, u64)> = None;
