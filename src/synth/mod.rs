@@ -58,3 +58,9 @@ pub struct SynthScene {
     /// (ScanNet: -inf poses for lost tracking). Readers must skip exactly these.
     pub lost_tracking: Vec<usize>,
 }
+
+pub mod encode;
+pub mod sens;
+pub mod write_common;
+pub mod write_scannet;
+pub mod write_scannetpp;
