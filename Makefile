@@ -67,10 +67,10 @@ $(VENV)/.ready: tests/python/requirements.txt
 ## fixtures: regenerate the bundled synthetic scenes (deterministic).
 fixtures: release
 	rm -rf fixtures/scannet fixtures/scannetpp
-	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 1 --faces-per-scene 12000 --frames 12 --frame-layout python
-	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 2 --first-index 1 --faces-per-scene 12000 --frames 12 --frame-layout sens
-	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 3 --first-index 2 --faces-per-scene 12000 --frames 12 --frame-layout cpp --legacy-aggregation
-	$(MSMU) synth --out fixtures/scannetpp --layout scannetpp --scenes 1 --seed 4 --faces-per-scene 12000 --frames 12
+	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 1 --faces-per-scene 12000 --frames 10 --frame-layout python
+	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 2 --first-index 1 --faces-per-scene 12000 --frames 8 --frame-layout sens
+	$(MSMU) synth --out fixtures/scannet --layout scannet --scenes 1 --seed 3 --first-index 2 --faces-per-scene 12000 --frames 3 --frame-layout cpp --legacy-aggregation
+	$(MSMU) synth --out fixtures/scannetpp --layout scannetpp --scenes 1 --seed 4 --faces-per-scene 12000 --frames 6
 
 ## bench: criterion benchmarks (HTML report in target/criterion).
 bench:

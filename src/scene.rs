@@ -136,7 +136,9 @@ impl Intrinsics {
 
     /// Whether this is a usable projection (finite, positive focal lengths).
     pub fn is_valid(&self) -> bool {
-        [self.fx, self.fy, self.cx, self.cy].iter().all(|v| v.is_finite())
+        [self.fx, self.fy, self.cx, self.cy]
+            .iter()
+            .all(|v| v.is_finite())
             && self.fx > 0.0
             && self.fy > 0.0
     }
@@ -154,9 +156,10 @@ impl CameraModel {
     /// The same camera at a new resolution.
     pub fn resized(&self, width: u32, height: u32) -> CameraModel {
         CameraModel {
-            intrinsics: self
-                .intrinsics
-                .scaled(width as f64 / self.width as f64, height as f64 / self.height as f64),
+            intrinsics: self.intrinsics.scaled(
+                width as f64 / self.width as f64,
+                height as f64 / self.height as f64,
+            ),
             width,
             height,
         }
@@ -174,7 +177,9 @@ impl Camera {
     /// Projects a point in the world frame. Returns `(u, v, z_m)` with `z_m` the depth along
     /// the optical axis; the pixel coordinates are meaningful only when `z_m > 0`.
     pub fn project(&self, point_in_world: &Point3<f64>) -> (f64, f64, f64) {
-        let p = self.world_from_camera.inverse_transform_point(point_in_world);
+        let p = self
+            .world_from_camera
+            .inverse_transform_point(point_in_world);
         let k = &self.model.intrinsics;
         (k.fx * p.x / p.z + k.cx, k.fy * p.y / p.z + k.cy, p.z)
     }
@@ -186,7 +191,11 @@ pub enum ImageSource {
     /// An encoded image file (JPEG or PNG), passed through as bytes.
     File(PathBuf),
     /// A JPEG payload inside a ScanNet `.sens` stream.
-    SensJpeg { path: PathBuf, offset: u64, len: u64 },
+    SensJpeg {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// Where a frame's sensor depth lives. Read lazily with [`crate::io::frames::read_sensor_depth`].
@@ -363,7 +372,8 @@ pub fn pose_from_row_major(m: &[f64; 16]) -> Option<Pose> {
     if (r.determinant() - 1.0).abs() > 1e-2 {
         return None;
     }
-    let rotation = nalgebra::Rotation3::from_matrix_eps(&r, 1e-12, 100, nalgebra::Rotation3::identity());
+    let rotation =
+        nalgebra::Rotation3::from_matrix_eps(&r, 1e-12, 100, nalgebra::Rotation3::identity());
     let translation = Vector3::new(m[3], m[7], m[11]);
     Some(Isometry3::from_parts(
         translation.into(),

@@ -104,7 +104,11 @@ pub fn report(scene: &Scene) -> InspectReport {
             layout: scene.meta.frame_layout,
             valid: scene.frames.len(),
             skipped: scene.skipped_frames.clone(),
-            with_sensor_depth: scene.frames.iter().filter(|f| f.sensor_depth.is_some()).count(),
+            with_sensor_depth: scene
+                .frames
+                .iter()
+                .filter(|f| f.sensor_depth.is_some())
+                .count(),
             ids: scene.frames.iter().map(|f| f.id.clone()).collect(),
         },
         warnings: scene.warnings.clone(),
@@ -119,7 +123,10 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let scene = load_scene(&args.scene, &options)?;
     let report = report(&scene);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serialising the report")?
+        );
     } else {
         print_table(&report);
     }
@@ -131,7 +138,11 @@ fn print_table(r: &InspectReport) {
     println!("  mesh: {} vertices, {} faces", r.n_vertices, r.n_faces);
     println!(
         "  axis alignment: {}",
-        if r.axis_alignment_given { "given (applied)" } else { "none (identity)" }
+        if r.axis_alignment_given {
+            "given (applied)"
+        } else {
+            "none (identity)"
+        }
     );
     println!(
         "  frames: {} valid ({:?}), {} with sensor depth",

@@ -36,7 +36,12 @@ pub struct RenderArgs {
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let scene = load_scene(&args.scene, &ReadOptions::default())?;
     let Some(frame) = scene.frames.iter().find(|f| f.id == args.frame) else {
-        let ids: Vec<&str> = scene.frames.iter().take(10).map(|f| f.id.as_str()).collect();
+        let ids: Vec<&str> = scene
+            .frames
+            .iter()
+            .take(10)
+            .map(|f| f.id.as_str())
+            .collect();
         bail!(
             "scene {}: no frame {:?}; {} frames exist, the first are {:?} (see `msmu inspect`)",
             scene.meta.scene_id,
@@ -52,12 +57,23 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let mut camera = frame.color_camera();
     camera.model = frame.color.resized(width, height);
-    let view = render(&scene.mesh, &scene.face_instance, &camera, &RenderConfig::default());
+    let view = render(
+        &scene.mesh,
+        &scene.face_instance,
+        &camera,
+        &RenderConfig::default(),
+    );
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     write_depth_png(&view, &args.out.join("depth.png"))?;
     write_instance_png(&view, &args.out.join("instances.png"))?;
-    write_npy_f32(&view.depth_m, view.height, view.width, &args.out.join("depth.npy"))?;
+    write_npy_f32(
+        &view.depth_m,
+        view.height,
+        view.width,
+        &args.out.join("depth.npy"),
+    )?;
     let k = camera.model.intrinsics;
     let camera_json = serde_json::json!({
         "scene_id": scene.meta.scene_id,
@@ -70,13 +86,24 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         "near_m": RenderConfig::default().near_m,
         "far_m": RenderConfig::default().far_m,
     });
-    std::fs::write(args.out.join("camera.json"), serde_json::to_string_pretty(&camera_json)?)?;
+    std::fs::write(
+        args.out.join("camera.json"),
+        serde_json::to_string_pretty(&camera_json)?,
+    )?;
     let color = match &frame.color_image {
         Some(source) => {
-            let bytes = frames::read_color_bytes(source)
-                .with_context(|| format!("scene {}: frame {}: reading the colour image", scene.meta.scene_id, frame.id))?;
-            let decoded = image::load_from_memory(&bytes)
-                .with_context(|| format!("scene {}: frame {}: decoding the colour image", scene.meta.scene_id, frame.id))?;
+            let bytes = frames::read_color_bytes(source).with_context(|| {
+                format!(
+                    "scene {}: frame {}: reading the colour image",
+                    scene.meta.scene_id, frame.id
+                )
+            })?;
+            let decoded = image::load_from_memory(&bytes).with_context(|| {
+                format!(
+                    "scene {}: frame {}: decoding the colour image",
+                    scene.meta.scene_id, frame.id
+                )
+            })?;
             Some(decoded.to_rgb8())
         }
         None => None,
@@ -105,21 +132,29 @@ pub fn depth_to_mm(depth_m: &[f32]) -> Vec<u16> {
 
 fn write_depth_png(view: &RenderedView, path: &Path) -> anyhow::Result<()> {
     let img: ImageBuffer<Luma<u16>, Vec<u16>> =
-        ImageBuffer::from_raw(view.width, view.height, depth_to_mm(&view.depth_m)).context("depth buffer size")?;
-    img.save(path).with_context(|| format!("writing {}", path.display()))
+        ImageBuffer::from_raw(view.width, view.height, depth_to_mm(&view.depth_m))
+            .context("depth buffer size")?;
+    img.save(path)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn write_instance_png(view: &RenderedView, path: &Path) -> anyhow::Result<()> {
-    let ids: Vec<u16> = view.instance.iter().map(|&i| i.min(u16::MAX as u32) as u16).collect();
+    let ids: Vec<u16> = view
+        .instance
+        .iter()
+        .map(|&i| i.min(u16::MAX as u32) as u16)
+        .collect();
     let img: ImageBuffer<Luma<u16>, Vec<u16>> =
         ImageBuffer::from_raw(view.width, view.height, ids).context("instance buffer size")?;
-    img.save(path).with_context(|| format!("writing {}", path.display()))
+    img.save(path)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Writes a 2-D little-endian float32 array in NumPy's `.npy` format (version 1.0), so the
 /// exact rendered depth can be compared with other tools without 1 mm quantisation.
 pub fn write_npy_f32(values: &[f32], rows: u32, cols: u32, path: &Path) -> anyhow::Result<()> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple
     // of 64 bytes and ended by a newline.
     let unpadded = 10 + header.len() + 1;
@@ -138,7 +173,11 @@ pub fn write_npy_f32(values: &[f32], rows: u32, cols: u32, path: &Path) -> anyho
 /// A stable, well-spread colour for an instance id.
 pub fn instance_color(id: u32) -> [u8; 3] {
     let h = id.wrapping_mul(2654435761);
-    [(h >> 24) as u8 | 0x40, (h >> 16) as u8 | 0x40, (h >> 8) as u8 | 0x40]
+    [
+        (h >> 24) as u8 | 0x40,
+        (h >> 16) as u8 | 0x40,
+        (h >> 8) as u8 | 0x40,
+    ]
 }
 
 /// Turbo-like colour ramp for t in [0, 1] (near = warm).
@@ -159,7 +198,9 @@ fn preview(view: &RenderedView, color: Option<&RgbImage>) -> RgbImage {
     let valid: Vec<f32> = view.depth_m.iter().copied().filter(|&d| d > 0.0).collect();
     let (lo, hi) = valid
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &d| {
+            (lo.min(d), hi.max(d))
+        });
     let mut out = RgbImage::new(w * 3, h);
     for y in 0..h {
         for x in 0..w {
@@ -167,7 +208,11 @@ fn preview(view: &RenderedView, color: Option<&RgbImage>) -> RgbImage {
             let c = base.get_pixel(x, y).0;
             out.put_pixel(x, y, Rgb(c));
             let d = view.depth_m[i];
-            let depth_rgb = if d > 0.0 { ramp(1.0 - ((d - lo) / (hi - lo).max(1e-6)) as f64) } else { [0, 0, 0] };
+            let depth_rgb = if d > 0.0 {
+                ramp(1.0 - ((d - lo) / (hi - lo).max(1e-6)) as f64)
+            } else {
+                [0, 0, 0]
+            };
             out.put_pixel(w + x, y, Rgb(depth_rgb));
             let id = view.instance[i];
             let overlay = if id == 0 {

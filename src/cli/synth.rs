@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::cli::EXIT_PARTIAL;
 use crate::synth::write_scannet::{
     raw_labels_used, write_label_map, write_scannet, AggregationStyle, FrameLayout,
-    ScanNetWriteOptions,
+    ScanNetWriteOptions, LABEL_TABLE,
 };
 use crate::synth::write_scannetpp::{write_scannetpp, IphoneDepthEncoding, ScanNetPPWriteOptions};
 use crate::synth::SynthScene;
@@ -69,6 +69,10 @@ pub struct SynthArgs {
     /// Number of scenes.
     #[arg(long, default_value_t = 1)]
     pub scenes: u32,
+    /// Index of the first scene (scene ids and seeds follow the index), so several calls can
+    /// add differently configured scenes to one root.
+    #[arg(long, default_value_t = 0)]
+    pub first_index: u32,
     /// Seed; the same seed gives byte-identical output.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -97,6 +101,8 @@ pub struct SynthArgs {
 /// Generator settings handed to [`generate_scene`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SceneRequest {
+    /// Scene index: drives the scene id and, with the seed, the generator.
+    pub index: u32,
     pub scene_id: String,
     pub faces: usize,
     pub frames: usize,
@@ -175,8 +181,13 @@ fn plan(args: &SynthArgs) -> anyhow::Result<Plan> {
             ..ScanNetPPWriteOptions::default()
         }),
     };
-    let requests = (0..args.scenes)
+    let last = args
+        .first_index
+        .checked_add(args.scenes)
+        .context("--first-index + --scenes overflows")?;
+    let requests = (args.first_index..last)
         .map(|index| SceneRequest {
+            index,
             scene_id: match args.layout {
                 LayoutArg::Scannet => scannet_scene_id(index),
                 LayoutArg::Scannetpp => scannetpp_scene_id(args.seed, index),
@@ -196,7 +207,7 @@ fn plan(args: &SynthArgs) -> anyhow::Result<Plan> {
 /// Generates and writes one scene; returns the raw labels it used (for the label map).
 fn make_scene(plan: &Plan, index: u32) -> anyhow::Result<BTreeSet<String>> {
     let request = &plan.requests[index as usize];
-    let scene = generate_scene(request, plan.seed, index)
+    let scene = generate_scene(request, plan.seed, request.index)
         .with_context(|| format!("{}: generating", request.scene_id))?;
     match &plan.writer {
         WriterPlan::ScanNet(opts) => {
@@ -240,6 +251,15 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let WriterPlan::ScanNet(_) = plan.writer {
+        // Like the real file, the label map lists every known label (the whole table plus
+        // the generator's catalog), not just those this call used, so several calls into one
+        // root agree.
+        labels.extend(LABEL_TABLE.iter().map(|row| row.raw_category.to_string()));
+        labels.extend(
+            crate::synth::catalog::label_map()
+                .into_iter()
+                .map(|e| e.raw_label.to_string()),
+        );
         write_label_map(&plan.out, labels.iter().map(String::as_str))?;
     }
     let written = plan.requests.len() - failed;
@@ -259,229 +279,14 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The single call into the room generator.
-///
-/// TODO(integration): `crate::synth::room::generate` is being written on another branch. When
-/// it lands, replace the body with
-/// `crate::synth::room::generate(&GenerateConfig { .. from request .. }, seed, index)` (and set
-/// `scene_id` from `request.scene_id`). Until then a simple stand-in room is built here so the
-/// subcommand works end to end.
 fn generate_scene(request: &SceneRequest, seed: u64, index: u32) -> anyhow::Result<SynthScene> {
-    Ok(stand_in::room(request, seed, index))
-}
-
-/// A deliberately plain stand-in for the generator: a floor, four walls and five pieces of
-/// furniture as subdivided boxes (sized to the face budget), cameras on a circle.
-mod stand_in {
-    use nalgebra::{Isometry3, Matrix3, Rotation3, Translation3, UnitQuaternion, Vector3};
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    use super::{splitmix64, SceneRequest};
-    use crate::scene::{Camera, CameraModel, Intrinsics, Mesh};
-    use crate::synth::{SynthScene, TruthObject};
-
-    /// Appends a box whose six sides are `s x s` grids of quads.
-    fn add_box(
-        mesh: &mut Mesh,
-        vi: &mut Vec<u32>,
-        lo: [f64; 3],
-        hi: [f64; 3],
-        s: u32,
-        rgb: [u8; 3],
-        id: u32,
-    ) {
-        // Each side: origin corner and two edge vectors (axis u, axis v) in unit-box coords.
-        let sides: [([f64; 3], [f64; 3], [f64; 3]); 6] = [
-            ([0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]),
-            ([0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]),
-            ([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]),
-            ([0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]),
-            ([0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]),
-            ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]),
-        ];
-        for (side, (o, u, v)) in sides.iter().enumerate() {
-            let base = mesh.positions_m.len() as u32;
-            for j in 0..=s {
-                for i in 0..=s {
-                    let (a, b) = (i as f64 / s as f64, j as f64 / s as f64);
-                    let unit = [0, 1, 2].map(|k| o[k] + a * u[k] + b * v[k]);
-                    mesh.positions_m
-                        .push([0, 1, 2].map(|k| (lo[k] + unit[k] * (hi[k] - lo[k])) as f32));
-                    let shade = (side as u8) * 6 + ((i + j) % 4) as u8 * 3;
-                    mesh.colors_rgb.push(rgb.map(|c| c.saturating_sub(shade)));
-                    vi.push(id);
-                }
-            }
-            for j in 0..s {
-                for i in 0..s {
-                    let a = base + j * (s + 1) + i;
-                    mesh.triangles.push([a, a + 1, a + s + 2]);
-                    mesh.triangles.push([a, a + s + 2, a + s + 1]);
-                }
-            }
-        }
-    }
-
-    /// Label, lower corner, upper corner, colour, structural.
-    type BoxSpec = (&'static str, [f64; 3], [f64; 3], [u8; 3], bool);
-
-    pub fn room(request: &SceneRequest, seed: u64, index: u32) -> SynthScene {
-        let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed) ^ splitmix64(index as u64));
-        let (rx, ry, rz) = (rng.random_range(4.0..6.0), rng.random_range(3.5..5.0), 2.6);
-        let t = 0.1;
-        let mut specs: Vec<BoxSpec> = vec![
-            (
-                "floor",
-                [0.0, 0.0, -t],
-                [rx, ry, 0.0],
-                [150, 130, 110],
-                true,
-            ),
-            ("wall", [-t, 0.0, 0.0], [0.0, ry, rz], [220, 220, 210], true),
-            (
-                "wall",
-                [rx, 0.0, 0.0],
-                [rx + t, ry, rz],
-                [215, 220, 210],
-                true,
-            ),
-            ("wall", [0.0, -t, 0.0], [rx, 0.0, rz], [220, 215, 210], true),
-            (
-                "wall",
-                [0.0, ry, 0.0],
-                [rx, ry + t, rz],
-                [210, 220, 215],
-                true,
-            ),
-        ];
-        let bx = rng.random_range(0.3..1.0);
-        specs.push((
-            "bed",
-            [bx, 0.3, 0.0],
-            [bx + 2.0, 1.9, 0.55],
-            [180, 60, 60],
-            false,
-        ));
-        specs.push((
-            "pillow",
-            [bx + 0.1, 0.5, 0.55],
-            [bx + 0.6, 1.1, 0.7],
-            [240, 240, 250],
-            false,
-        ));
-        specs.push((
-            "table",
-            [rx - 1.5, ry - 1.3, 0.0],
-            [rx - 0.3, ry - 0.5, 0.75],
-            [120, 80, 40],
-            false,
-        ));
-        specs.push((
-            "chair",
-            [rx - 2.2, ry - 1.2, 0.0],
-            [rx - 1.7, ry - 0.7, 0.9],
-            [60, 60, 160],
-            false,
-        ));
-        specs.push((
-            "cabinet",
-            [0.2, ry - 0.6, 0.0],
-            [1.2, ry - 0.1, 1.1],
-            [90, 140, 90],
-            false,
-        ));
-
-        // 12 s^2 triangles per box.
-        let s = ((request.faces as f64 / (12.0 * specs.len() as f64))
-            .sqrt()
-            .round() as u32)
-            .max(1);
-        let mut mesh = Mesh::default();
-        let mut vertex_instance = Vec::new();
-        let mut objects = Vec::new();
-        for (k, (label, lo, hi, rgb, structural)) in specs.iter().enumerate() {
-            let id = k as u32 + 1;
-            add_box(&mut mesh, &mut vertex_instance, *lo, *hi, s, *rgb, id);
-            let (dx, dy) = (hi[0] - lo[0], hi[1] - lo[1]);
-            objects.push(TruthObject {
-                instance_id: id,
-                raw_label: label.to_string(),
-                length_m: dx.max(dy),
-                width_m: dx.min(dy),
-                height_m: hi[2] - lo[2],
-                yaw_rad: if dx >= dy {
-                    0.0
-                } else {
-                    std::f64::consts::FRAC_PI_2
-                },
-                center: [0, 1, 2].map(|i| (lo[i] + hi[i]) / 2.0),
-                aabb_min: *lo,
-                aabb_max: *hi,
-                color_rgb: *rgb,
-                structural: *structural,
-            });
-        }
-
-        let model = CameraModel {
-            intrinsics: Intrinsics {
-                fx: 1169.621094,
-                fy: 1167.105103,
-                cx: 646.295044,
-                cy: 489.927032,
-            },
-            width: 1296,
-            height: 968,
-        };
-        let centre = Vector3::new(rx / 2.0, ry / 2.0, 0.6);
-        let radius = (rx.min(ry) / 2.0 - 0.4).max(0.5);
-        let cameras = (0..request.frames)
-            .map(|f| {
-                let a = f as f64 / request.frames as f64 * std::f64::consts::TAU;
-                let eye = Vector3::new(
-                    centre.x + radius * a.cos(),
-                    centre.y + radius * a.sin(),
-                    1.5,
-                );
-                // Look across the room, slightly down.
-                let target = Vector3::new(
-                    centre.x - radius * a.cos(),
-                    centre.y - radius * a.sin(),
-                    0.5,
-                );
-                let forward = (target - eye).normalize();
-                let right = forward.cross(&Vector3::z()).normalize();
-                let down = forward.cross(&right);
-                let rotation = Rotation3::from_matrix_unchecked(Matrix3::from_columns(&[
-                    right, down, forward,
-                ]));
-                Camera {
-                    model,
-                    world_from_camera: Isometry3::from_parts(
-                        Translation3::from(eye),
-                        UnitQuaternion::from_rotation_matrix(&rotation),
-                    ),
-                }
-            })
-            .collect();
-        let lost_tracking = (0..request.frames).filter(|f| f % 17 == 5).collect();
-        let aligned_from_scan = Isometry3::from_parts(
-            Translation3::new(
-                rng.random_range(-3.0..3.0),
-                rng.random_range(-3.0..3.0),
-                0.0,
-            ),
-            UnitQuaternion::from_axis_angle(&Vector3::z_axis(), rng.random_range(-3.0..3.0)),
-        );
-        SynthScene {
-            scene_id: request.scene_id.clone(),
-            mesh,
-            vertex_instance,
-            objects,
-            aligned_from_scan,
-            cameras,
-            lost_tracking,
-        }
-    }
+    let config = crate::synth::GenerateConfig {
+        faces_target: request.faces,
+        n_frames: u32::try_from(request.frames).context("--frames is too large")?,
+        scene_id: request.scene_id.clone(),
+        ..crate::synth::GenerateConfig::default()
+    };
+    Ok(crate::synth::generate(&config, seed, index))
 }
 
 #[cfg(test)]
@@ -495,6 +300,7 @@ mod tests {
         SynthArgs {
             out: out.to_path_buf(),
             scenes: 2,
+            first_index: 0,
             seed: 3,
             layout,
             faces_per_scene: 1_200,

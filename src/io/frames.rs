@@ -49,8 +49,8 @@ fn depth_from_u16(width: u32, height: u32, raw: impl Iterator<Item = u16>, shift
 pub fn read_sensor_depth(source: &DepthSource) -> Result<DepthMap, Problem> {
     match source {
         DepthSource::Png16 { path, shift } => {
-            let img = image::open(path)
-                .map_err(|e| Problem::invalid("depth PNG", e.to_string()))?;
+            let img =
+                image::open(path).map_err(|e| Problem::invalid("depth PNG", e.to_string()))?;
             let img = match img {
                 image::DynamicImage::ImageLuma16(g) => g,
                 other => {
@@ -69,7 +69,8 @@ pub fn read_sensor_depth(source: &DepthSource) -> Result<DepthMap, Problem> {
             Ok(depth_from_u16(
                 w,
                 h,
-                data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])),
+                data.chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
                 *shift,
             ))
         }
@@ -97,7 +98,8 @@ pub fn read_sensor_depth(source: &DepthSource) -> Result<DepthMap, Problem> {
             Ok(depth_from_u16(
                 *width,
                 *height,
-                raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])),
+                raw.chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]])),
                 *shift,
             ))
         }
@@ -133,13 +135,17 @@ fn parse_pgm16(bytes: &[u8]) -> Result<(u32, u32, &[u8]), Problem> {
         if start == pos {
             return Err(bad("header ends early"));
         }
-        fields.push(std::str::from_utf8(&bytes[start..pos]).map_err(|_| bad("header is not text"))?);
+        fields
+            .push(std::str::from_utf8(&bytes[start..pos]).map_err(|_| bad("header is not text"))?);
     }
     pos += 1; // exactly one whitespace byte after maxval
     if fields[0] != "P5" {
         return Err(bad(&format!("magic is {:?}, expected P5", fields[0])));
     }
-    let parse = |s: &str| s.parse::<u32>().map_err(|_| bad(&format!("bad number {s:?}")));
+    let parse = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| bad(&format!("bad number {s:?}")))
+    };
     let (w, h, maxval) = (parse(fields[1])?, parse(fields[2])?, parse(fields[3])?);
     if maxval < 256 {
         return Err(bad("expected 16-bit samples (maxval > 255)"));

@@ -29,7 +29,11 @@ pub struct ReadOptions {
 
 /// Which reader a folder needs.
 pub fn detect_source(scene_dir: &Path) -> Option<Source> {
-    if scene_dir.join("scans").join("mesh_aligned_0.05.ply").is_file() {
+    if scene_dir
+        .join("scans")
+        .join("mesh_aligned_0.05.ply")
+        .is_file()
+    {
         return Some(Source::ScanNetPP);
     }
     let name = scene_dir.file_name()?.to_string_lossy().to_string();

@@ -104,7 +104,9 @@ pub fn read_mesh(path: &Path) -> Result<Mesh, Problem> {
         .ok_or_else(|| Problem::Ply("the header declares no `vertex` element".into()))?;
     for axis in ["x", "y", "z"] {
         if !vertex_def.properties.contains_key(axis) {
-            return Err(Problem::Ply(format!("vertex element has no `{axis}` property")));
+            return Err(Problem::Ply(format!(
+                "vertex element has no `{axis}` property"
+            )));
         }
     }
     if !header.elements.contains_key("face") {

@@ -74,7 +74,12 @@ impl RenderedView {
 
 /// Renders the whole mesh. `face_instance` gives each face's instance id (0 = none); pass
 /// an empty slice when instance ids are not wanted.
-pub fn render(mesh: &Mesh, face_instance: &[u32], camera: &Camera, config: &RenderConfig) -> RenderedView {
+pub fn render(
+    mesh: &Mesh,
+    face_instance: &[u32],
+    camera: &Camera,
+    config: &RenderConfig,
+) -> RenderedView {
     Rasterizer::new(mesh, face_instance, camera, config).draw_all()
 }
 
@@ -94,7 +99,12 @@ pub fn render_faces(
 }
 
 /// Renders many views in parallel (rayon). Output order follows `cameras`.
-pub fn render_many(mesh: &Mesh, face_instance: &[u32], cameras: &[Camera], config: &RenderConfig) -> Vec<RenderedView> {
+pub fn render_many(
+    mesh: &Mesh,
+    face_instance: &[u32],
+    cameras: &[Camera],
+    config: &RenderConfig,
+) -> Vec<RenderedView> {
     cameras
         .par_iter()
         .map(|camera| render(mesh, face_instance, camera, config))
@@ -160,7 +170,12 @@ struct Rasterizer<'a> {
 }
 
 impl<'a> Rasterizer<'a> {
-    fn new(mesh: &'a Mesh, face_instance: &'a [u32], camera: &Camera, config: &RenderConfig) -> Self {
+    fn new(
+        mesh: &'a Mesh,
+        face_instance: &'a [u32],
+        camera: &Camera,
+        config: &RenderConfig,
+    ) -> Self {
         let k = camera.model.intrinsics;
         let (width, height) = (camera.model.width, camera.model.height);
         let camera_from_world = camera.world_from_camera.inverse().to_homogeneous();
@@ -253,7 +268,10 @@ impl<'a> Rasterizer<'a> {
             return;
         }
         // Clip against the near plane and, when needed, the guard band.
-        let mut planes = [Plane { n: [0.0; 3], d: 0.0 }; 5];
+        let mut planes = [Plane {
+            n: [0.0; 3],
+            d: 0.0,
+        }; 5];
         let mut n_planes = 0;
         planes[n_planes] = Plane {
             n: [0.0, 0.0, 1.0],
@@ -263,10 +281,22 @@ impl<'a> Rasterizer<'a> {
         if (ca | cb | cc) & 64 != 0 {
             // u <= G  <=>  fx x + (cx - G) z <= 0, etc.
             let g = GUARD_BAND_PX;
-            planes[1] = Plane { n: [-self.fx, 0.0, g - self.cx], d: 0.0 };
-            planes[2] = Plane { n: [self.fx, 0.0, g + self.cx], d: 0.0 };
-            planes[3] = Plane { n: [0.0, -self.fy, g - self.cy], d: 0.0 };
-            planes[4] = Plane { n: [0.0, self.fy, g + self.cy], d: 0.0 };
+            planes[1] = Plane {
+                n: [-self.fx, 0.0, g - self.cx],
+                d: 0.0,
+            };
+            planes[2] = Plane {
+                n: [self.fx, 0.0, g + self.cx],
+                d: 0.0,
+            };
+            planes[3] = Plane {
+                n: [0.0, -self.fy, g - self.cy],
+                d: 0.0,
+            };
+            planes[4] = Plane {
+                n: [0.0, self.fy, g + self.cy],
+                d: 0.0,
+            };
             n_planes = 5;
         }
         let mut poly = [ClipVertex::default(); MAX_POLY];
@@ -309,7 +339,11 @@ impl<'a> Rasterizer<'a> {
     fn raster_triangle(&mut self, v: &[ClipVertex; 3], instance: u32) {
         let project = |c: &ClipVertex| {
             let inv_z = 1.0 / c.p[2];
-            (self.fx * c.p[0] * inv_z + self.cx, self.fy * c.p[1] * inv_z + self.cy, inv_z)
+            (
+                self.fx * c.p[0] * inv_z + self.cx,
+                self.fy * c.p[1] * inv_z + self.cy,
+                inv_z,
+            )
         };
         let (u0, v0, w0) = project(&v[0]);
         let (u1, v1, w1) = project(&v[1]);
@@ -317,7 +351,11 @@ impl<'a> Rasterizer<'a> {
 
         // Snapped integer vertices for the coverage test.
         let snap = |x: f64| (x * SUBPIXEL).round() as i64;
-        let mut p = [(snap(u0), snap(v0)), (snap(u1), snap(v1)), (snap(u2), snap(v2))];
+        let mut p = [
+            (snap(u0), snap(v0)),
+            (snap(u1), snap(v1)),
+            (snap(u2), snap(v2)),
+        ];
         let area = (p[1].0 - p[0].0) * (p[2].1 - p[0].1) - (p[1].1 - p[0].1) * (p[2].0 - p[0].0);
         if area == 0 {
             return;
@@ -371,7 +409,11 @@ impl<'a> Rasterizer<'a> {
         let color_planes = if self.config.with_color {
             let mut planes = [(0.0, 0.0, 0.0); 3];
             for (ch, plane_ch) in planes.iter_mut().enumerate() {
-                *plane_ch = plane(v[0].color[ch] * w0, v[1].color[ch] * w1, v[2].color[ch] * w2);
+                *plane_ch = plane(
+                    v[0].color[ch] * w0,
+                    v[1].color[ch] * w1,
+                    v[2].color[ch] * w2,
+                );
             }
             Some(planes)
         } else {
@@ -394,14 +436,18 @@ impl<'a> Rasterizer<'a> {
                         let idx = row_base + x as usize;
                         let z32 = z as f32;
                         let current = self.out.depth_m[idx];
-                        if z >= near * (1.0 - 1e-9) && z <= far && (current == 0.0 || z32 < current) {
+                        if z >= near * (1.0 - 1e-9) && z <= far && (current == 0.0 || z32 < current)
+                        {
                             self.out.depth_m[idx] = z32;
                             self.out.instance[idx] = instance;
-                            if let (Some(planes), Some(color)) = (&color_planes, self.out.color_rgb.as_mut()) {
+                            if let (Some(planes), Some(color)) =
+                                (&color_planes, self.out.color_rgb.as_mut())
+                            {
                                 let mut rgb = [0u8; 3];
                                 for ch in 0..3 {
                                     let (a, b, c) = planes[ch];
-                                    rgb[ch] = ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
+                                    rgb[ch] =
+                                        ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
                                 }
                                 color[idx] = rgb;
                             }
@@ -422,7 +468,10 @@ impl<'a> Rasterizer<'a> {
 /// Depth of `point_in_world` seen from `camera` (camera-space z), for tests and callers that
 /// compare analytic geometry with rendered depth.
 pub fn camera_depth(camera: &Camera, point_in_world: &Point3<f64>) -> f64 {
-    camera.world_from_camera.inverse_transform_point(point_in_world).z
+    camera
+        .world_from_camera
+        .inverse_transform_point(point_in_world)
+        .z
 }
 
 #[cfg(test)]
@@ -474,8 +523,16 @@ mod tests {
         // Camera at the origin looking down +Z (identity pose): the plane z = 2 fills the view.
         let mesh = grid_quad(10.0, 2.0, 37);
         let faces = vec![7u32; mesh.triangles.len()];
-        let view = render(&mesh, &faces, &camera(64, 48, Pose::identity()), &RenderConfig::default());
-        assert!(view.depth_m.iter().all(|&d| (d - 2.0).abs() < 1e-6), "every pixel hit at 2 m");
+        let view = render(
+            &mesh,
+            &faces,
+            &camera(64, 48, Pose::identity()),
+            &RenderConfig::default(),
+        );
+        assert!(
+            view.depth_m.iter().all(|&d| (d - 2.0).abs() < 1e-6),
+            "every pixel hit at 2 m"
+        );
         assert!(view.instance.iter().all(|&i| i == 7));
     }
 
@@ -491,7 +548,11 @@ mod tests {
         let rot = UnitQuaternion::rotation_between(&Vector3::z(), &normal).unwrap();
         let plane_from_local = Pose::from_parts(Translation3::new(0.0, 0.0, 3.0), rot);
         for p in &mut mesh.positions_m {
-            let q = (pose * plane_from_local).transform_point(&Point3::new(p[0] as f64, p[1] as f64, p[2] as f64));
+            let q = (pose * plane_from_local).transform_point(&Point3::new(
+                p[0] as f64,
+                p[1] as f64,
+                p[2] as f64,
+            ));
             *p = [q.x as f32, q.y as f32, q.z as f32];
         }
         let cam = camera(80, 60, pose);
@@ -518,7 +579,12 @@ mod tests {
         // draws with a depth trick (second triangle slightly nearer would win; instead render
         // each alone and check the union is the full set with no overlap).
         let mesh = Mesh {
-            positions_m: vec![[-1.0, -1.0, 2.0], [1.0, -1.0, 2.0], [1.0, 1.0, 2.0], [-1.0, 1.0, 2.0]],
+            positions_m: vec![
+                [-1.0, -1.0, 2.0],
+                [1.0, -1.0, 2.0],
+                [1.0, 1.0, 2.0],
+                [-1.0, 1.0, 2.0],
+            ],
             colors_rgb: vec![[0; 3]; 4],
             triangles: vec![[0, 1, 2], [0, 2, 3]],
         };
@@ -538,7 +604,12 @@ mod tests {
     fn near_plane_clipping_keeps_the_visible_part() {
         // A floor-like plane y = 1 (below the camera) extending from behind to far ahead.
         let mesh = Mesh {
-            positions_m: vec![[-5.0, 1.0, -5.0], [5.0, 1.0, -5.0], [5.0, 1.0, 15.0], [-5.0, 1.0, 15.0]],
+            positions_m: vec![
+                [-5.0, 1.0, -5.0],
+                [5.0, 1.0, -5.0],
+                [5.0, 1.0, 15.0],
+                [-5.0, 1.0, 15.0],
+            ],
             colors_rgb: vec![[0; 3]; 4],
             triangles: vec![[0, 1, 2], [0, 2, 3]],
         };
@@ -566,7 +637,8 @@ mod tests {
         let offset = mesh.positions_m.len() as u32;
         mesh.positions_m.extend(near.positions_m);
         mesh.colors_rgb.extend(near.colors_rgb);
-        mesh.triangles.extend(near.triangles.iter().map(|t| t.map(|v| v + offset)));
+        mesh.triangles
+            .extend(near.triangles.iter().map(|t| t.map(|v| v + offset)));
         let mut faces = vec![1u32; 8];
         faces.extend([2, 2]);
         let cam = camera(21, 21, Pose::identity());
@@ -574,7 +646,10 @@ mod tests {
         assert_eq!(view.instance[10 * 21 + 10], 2);
         assert!((view.depth_m[10 * 21 + 10] - 1.0).abs() < 1e-6);
         assert_eq!(view.instance[0], 1);
-        let far = RenderConfig { far_m: 3.0, ..RenderConfig::default() };
+        let far = RenderConfig {
+            far_m: 3.0,
+            ..RenderConfig::default()
+        };
         let view = render(&mesh, &faces, &cam, &far);
         assert_eq!(view.depth_m[0], 0.0);
         assert_eq!(view.instance[10 * 21 + 10], 2);
@@ -585,7 +660,15 @@ mod tests {
         let mut mesh = grid_quad(10.0, 2.0, 1);
         mesh.colors_rgb = vec![[10, 20, 30]; 4];
         let cam = camera(16, 12, Pose::identity());
-        let view = render(&mesh, &[], &cam, &RenderConfig { with_color: true, ..RenderConfig::default() });
+        let view = render(
+            &mesh,
+            &[],
+            &cam,
+            &RenderConfig {
+                with_color: true,
+                ..RenderConfig::default()
+            },
+        );
         assert!(view.color_rgb.unwrap().iter().all(|&c| c == [10, 20, 30]));
     }
 }
