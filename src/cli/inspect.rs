@@ -50,6 +50,16 @@ pub struct InstanceReport {
     pub n_faces: usize,
     pub aabb_min: [f64; 3],
     pub aabb_max: [f64; 3],
+    /// Gravity-aligned minimum-area box (ARCHITECTURE.md, "Measurements"): longer
+    /// horizontal side, shorter horizontal side, vertical extent, metres.
+    pub length_m: f64,
+    pub width_m: f64,
+    pub height_m: f64,
+    /// Direction of the length side from +X towards +Y, radians in [0, pi).
+    pub yaw_rad: f64,
+    /// Centre of the gravity-aligned box, metres.
+    pub center: [f64; 3],
+    pub surface_area_m2: f64,
 }
 
 #[derive(Serialize, Debug)]
@@ -64,31 +74,26 @@ pub struct FramesReport {
 
 /// Builds the report from a scene (pure).
 pub fn report(scene: &Scene) -> InspectReport {
+    let measurements = crate::geom::measure::measure_scene(scene);
     let instances = scene
         .instances
         .iter()
         .map(|inst| {
-            let mut lo = [f64::INFINITY; 3];
-            let mut hi = [f64::NEG_INFINITY; 3];
-            for &v in &inst.vertex_indices {
-                let p = scene.mesh.positions_m[v as usize];
-                for axis in 0..3 {
-                    lo[axis] = lo[axis].min(p[axis] as f64);
-                    hi[axis] = hi[axis].max(p[axis] as f64);
-                }
-            }
-            if inst.vertex_indices.is_empty() {
-                lo = [0.0; 3];
-                hi = [0.0; 3];
-            }
+            let m = crate::geom::measure::find_measurement(&measurements, inst.id);
             InstanceReport {
                 id: inst.id.0,
                 label: inst.label.clone(),
                 raw_label: inst.raw_label.clone(),
                 n_vertices: inst.vertex_indices.len(),
                 n_faces: inst.face_indices.len(),
-                aabb_min: lo,
-                aabb_max: hi,
+                aabb_min: m.map_or([0.0; 3], |m| m.aabb_min),
+                aabb_max: m.map_or([0.0; 3], |m| m.aabb_max),
+                length_m: m.map_or(0.0, |m| m.length_m),
+                width_m: m.map_or(0.0, |m| m.width_m),
+                height_m: m.map_or(0.0, |m| m.height_m),
+                yaw_rad: m.map_or(0.0, |m| m.yaw_rad),
+                center: m.map_or([0.0; 3], |m| m.center),
+                surface_area_m2: m.map_or(0.0, |m| m.surface_area_m2),
             }
         })
         .collect();
@@ -128,46 +133,63 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&report).context("serialising the report")?
         );
     } else {
-        print_table(&report);
+        let stdout = std::io::stdout();
+        match print_table(&mut stdout.lock(), &report) {
+            // `msmu inspect ... | head` closes the pipe early: not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.context("writing the report")?,
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(r: &InspectReport) {
-    println!("scene {} ({})", r.scene_id, r.source);
-    println!("  mesh: {} vertices, {} faces", r.n_vertices, r.n_faces);
-    println!(
+fn print_table(out: &mut impl std::io::Write, r: &InspectReport) -> std::io::Result<()> {
+    writeln!(out, "scene {} ({})", r.scene_id, r.source)?;
+    writeln!(
+        out,
+        "  mesh: {} vertices, {} faces",
+        r.n_vertices, r.n_faces
+    )?;
+    writeln!(
+        out,
         "  axis alignment: {}",
         if r.axis_alignment_given {
             "given (applied)"
         } else {
             "none (identity)"
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  frames: {} valid ({:?}), {} with sensor depth",
         r.frames.valid, r.frames.layout, r.frames.with_sensor_depth
-    );
+    )?;
     for (reason, count) in &r.frames.skipped {
-        println!("    skipped {count}: {reason}");
+        writeln!(out, "    skipped {count}: {reason}")?;
     }
-    println!("  instances: {}", r.instances.len());
-    println!(
-        "    {:>4}  {:<20} {:>8}  {:>26}  {:>26}",
-        "id", "label", "vertices", "aabb_min (m)", "aabb_max (m)"
-    );
+    writeln!(out, "  instances: {}", r.instances.len())?;
+    writeln!(
+        out,
+        "    {:>4}  {:<20} {:>8}  {:>22}  {:>7}",
+        "id", "label", "vertices", "L x W x H (m)", "yaw deg"
+    )?;
     for inst in &r.instances {
-        let fmt = |p: [f64; 3]| format!("({:.3}, {:.3}, {:.3})", p[0], p[1], p[2]);
-        println!(
-            "    {:>4}  {:<20} {:>8}  {:>26}  {:>26}",
+        let size = format!(
+            "{:.3} x {:.3} x {:.3}",
+            inst.length_m, inst.width_m, inst.height_m
+        );
+        writeln!(
+            out,
+            "    {:>4}  {:<20} {:>8}  {:>22}  {:>7.1}",
             inst.id,
             inst.label,
             inst.n_vertices,
-            fmt(inst.aabb_min),
-            fmt(inst.aabb_max)
-        );
+            size,
+            inst.yaw_rad.to_degrees()
+        )?;
     }
     for w in &r.warnings {
-        println!("  warning: {w}");
+        writeln!(out, "  warning: {w}")?;
     }
+    Ok(())
 }
