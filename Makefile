@@ -16,7 +16,7 @@ run: release
 	@mkdir -p $(OUT)
 	@for scene in $$(ls -d fixtures/scannet/scans/scene* fixtures/scannetpp/data/* 2>/dev/null); do \
 	  echo "== msmu inspect $$scene"; \
-	  $(MSMU) inspect $$scene || exit 1; \
+	  $(MSMU) inspect $$scene --views || exit 1; \
 	  frame=$$($(MSMU) inspect $$scene --json | $(PY_OR_SYS) -c 'import json,sys; r=json.load(sys.stdin); f=r["frames"]["ids"]; print(f[len(f)//2] if f else "")'); \
 	  if [ -n "$$frame" ]; then \
 	    echo "== msmu render $$scene --frame $$frame"; \
@@ -34,7 +34,7 @@ rust-test:
 
 ## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D).
 python-test: venv release
-	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q tests/python
+	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q -p no:dash tests/python
 
 release:
 	$(CARGO) build --release

@@ -262,14 +262,19 @@ impl Frame {
 #[serde(rename_all = "snake_case")]
 pub enum FrameLayout {
     /// ScanNet Python exporter: `color/ depth/ pose/ intrinsic/`.
+    #[serde(rename = "scannet_python_export")]
     ScanNetPythonExport,
     /// ScanNet C++ exporter: `frame-XXXXXX.{color.jpg,depth.pgm,pose.txt}` + `_info.txt`.
+    #[serde(rename = "scannet_cpp_export")]
     ScanNetCppExport,
     /// Straight from the ScanNet `.sens` stream.
+    #[serde(rename = "scannet_sens")]
     ScanNetSens,
     /// ScanNet++ DSLR (COLMAP poses, undistorted pinhole images).
+    #[serde(rename = "scannetpp_dslr")]
     ScanNetPPDslr,
     /// ScanNet++ iPhone (`pose_intrinsic_imu.json` aligned poses).
+    #[serde(rename = "scannetpp_iphone")]
     ScanNetPPIphone,
     /// No frames were found.
     None,

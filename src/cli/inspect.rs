@@ -24,6 +24,17 @@ pub struct InspectArgs {
     /// ScanNet label map (scannetv2-labels.combined.tsv); searched beside the scene by default.
     #[arg(long)]
     pub label_map: Option<PathBuf>,
+    /// Also run view and object selection (depth-tested visibility) and report the selected
+    /// views, their objects and every rejection by reason.
+    #[arg(long)]
+    pub views: bool,
+    /// Object selection rules (JSON, schemas/selection.schema.json); default:
+    /// templates/selection.json as shipped.
+    #[arg(long, requires = "views")]
+    pub rules: Option<PathBuf>,
+    /// Keep every N-th frame before the pose-diversity test.
+    #[arg(long, default_value_t = 1, requires = "views")]
+    pub frame_stride: usize,
 }
 
 /// The JSON form. Field names are a stable interface: add, never rename.
@@ -39,6 +50,16 @@ pub struct InspectReport {
     pub instances: Vec<InstanceReport>,
     pub frames: FramesReport,
     pub warnings: Vec<String>,
+    /// Present with `--views`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views: Option<ViewsReport>,
+}
+
+/// View and object selection results (`--views`).
+#[derive(Serialize, Debug)]
+pub struct ViewsReport {
+    pub stats: crate::geom::views::ViewSelectionStats,
+    pub selected: Vec<crate::geom::views::SelectedView>,
 }
 
 #[derive(Serialize, Debug)]
@@ -117,6 +138,7 @@ pub fn report(scene: &Scene) -> InspectReport {
             ids: scene.frames.iter().map(|f| f.id.clone()).collect(),
         },
         warnings: scene.warnings.clone(),
+        views: None,
     }
 }
 
@@ -126,7 +148,26 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         ..ReadOptions::default()
     };
     let scene = load_scene(&args.scene, &options)?;
-    let report = report(&scene);
+    let mut report = report(&scene);
+    if args.views {
+        let rules = match &args.rules {
+            Some(path) => crate::geom::select::SelectionRules::load(path)?,
+            None => crate::geom::select::SelectionRules::default(),
+        };
+        let view_config = crate::geom::views::ViewSelectionConfig {
+            frame_stride: args.frame_stride,
+            ..Default::default()
+        };
+        let measurements = crate::geom::measure::measure_scene(&scene);
+        let (selected, stats) = crate::geom::views::select_views(
+            &scene,
+            &measurements,
+            &rules,
+            &crate::geom::visibility::VisibilityConfig::default(),
+            &view_config,
+        );
+        report.views = Some(ViewsReport { stats, selected });
+    }
     if args.json {
         println!(
             "{}",
@@ -187,6 +228,30 @@ fn print_table(out: &mut impl std::io::Write, r: &InspectReport) -> std::io::Res
             size,
             inst.yaw_rad.to_degrees()
         )?;
+    }
+    if let Some(views) = &r.views {
+        let st = &views.stats;
+        writeln!(
+            out,
+            "  views: {} selected of {} frames ({} after stride, {} after pose diversity, {} with too few objects)",
+            st.selected, st.frames_total, st.after_stride, st.after_pose_diversity, st.too_few_objects
+        )?;
+        for view in &views.selected {
+            let ids: Vec<String> = view
+                .objects
+                .iter()
+                .map(|o| o.instance_id.to_string())
+                .collect();
+            writeln!(
+                out,
+                "    frame {}: objects {}",
+                view.frame_id,
+                ids.join(" ")
+            )?;
+        }
+        for (reason, count) in &st.object_rejections {
+            writeln!(out, "    rejected {count}: {}", reason.name())?;
+        }
     }
     for w in &r.warnings {
         writeln!(out, "  warning: {w}")?;
