@@ -8,15 +8,21 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::io::{load_scene, ReadOptions};
+use std::io::Write as _;
+
+use crate::io::{detect_source, discover_scenes, load_scene, ReadOptions};
 use crate::scene::{pose_to_row_major, Scene};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
 msmu inspect fixtures/scannet/scans/scene0900_00\n  \
-msmu inspect fixtures/scannetpp/data/5a1f0e3c2b --json | jq '.instances[0]'")]
+msmu inspect fixtures/scannetpp/data/a7acc711d8 --json | jq '.instances[9]'\n  \
+msmu inspect fixtures/scannet/scans/scene0900_00 --views\n  \
+msmu inspect fixtures/scannet --json > scenes.jsonl")]
 pub struct InspectArgs {
-    /// Scene folder (ScanNet `scans/sceneXXXX_YY` or ScanNet++ `data/<id>`).
+    /// Scene folder (ScanNet `scans/sceneXXXX_YY` or ScanNet++ `data/<id>`), or a dataset
+    /// root: then every scene under it is inspected (JSON: one line per scene), unreadable
+    /// scenes are reported and skipped, and the exit status is 3 if any was skipped.
     pub scene: PathBuf,
     /// Print machine-readable JSON (schemas/inspect.schema.json) instead of a table.
     #[arg(long)]
@@ -147,13 +153,55 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         scannet_label_map: args.label_map.clone(),
         ..ReadOptions::default()
     };
-    let scene = load_scene(&args.scene, &options)?;
+    let rules = match &args.rules {
+        Some(path) => crate::geom::select::SelectionRules::load(path)?,
+        None => crate::geom::select::SelectionRules::default(),
+    };
+    // One scene folder, or a dataset root whose scenes are inspected in turn.
+    if detect_source(&args.scene).is_some() {
+        let report = inspect_one(&args.scene, &options, args, &rules)?;
+        emit(&report, args.json, true)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scenes = discover_scenes(&args.scene)
+        .with_context(|| format!("listing scenes under {}", args.scene.display()))?;
+    if scenes.is_empty() {
+        anyhow::bail!(
+            "{}: neither a scene folder nor a dataset root with scene folders \
+             (expected `<id>_vh_clean_2.ply` or `scans/mesh_aligned_0.05.ply` inside a scene)",
+            args.scene.display()
+        );
+    }
+    // A scene that cannot be read is reported and skipped; the exit status says so.
+    let mut skipped = 0usize;
+    for scene_dir in &scenes {
+        match inspect_one(scene_dir, &options, args, &rules) {
+            Ok(report) => emit(&report, args.json, false)?,
+            Err(err) => {
+                skipped += 1;
+                eprintln!("skipped: {err:#}");
+            }
+        }
+    }
+    if skipped > 0 {
+        eprintln!(
+            "{skipped} of {} scenes could not be read (see above)",
+            scenes.len()
+        );
+        return Ok(ExitCode::from(crate::cli::EXIT_PARTIAL));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect_one(
+    scene_dir: &std::path::Path,
+    options: &ReadOptions,
+    args: &InspectArgs,
+    rules: &crate::geom::select::SelectionRules,
+) -> anyhow::Result<InspectReport> {
+    let scene = load_scene(scene_dir, options)?;
     let mut report = report(&scene);
     if args.views {
-        let rules = match &args.rules {
-            Some(path) => crate::geom::select::SelectionRules::load(path)?,
-            None => crate::geom::select::SelectionRules::default(),
-        };
         let view_config = crate::geom::views::ViewSelectionConfig {
             frame_stride: args.frame_stride,
             ..Default::default()
@@ -162,26 +210,35 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         let (selected, stats) = crate::geom::views::select_views(
             &scene,
             &measurements,
-            &rules,
+            rules,
             &crate::geom::visibility::VisibilityConfig::default(),
             &view_config,
         );
         report.views = Some(ViewsReport { stats, selected });
     }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("serialising the report")?
-        );
-    } else {
-        let stdout = std::io::stdout();
-        match print_table(&mut stdout.lock(), &report) {
-            // `msmu inspect ... | head` closes the pipe early: not an error.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            other => other.context("writing the report")?,
+    Ok(report)
+}
+
+/// Prints one report: pretty JSON for a single scene, one JSON line per scene for a root.
+fn emit(report: &InspectReport, json: bool, single: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = if json {
+        let text = if single {
+            serde_json::to_string_pretty(report)
+        } else {
+            serde_json::to_string(report)
         }
+        .context("serialising the report")?;
+        writeln!(out, "{text}")
+    } else {
+        print_table(&mut out, report)
+    };
+    match result {
+        // `msmu inspect ... | head` closes the pipe early: not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the report"),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_table(out: &mut impl std::io::Write, r: &InspectReport) -> std::io::Result<()> {
