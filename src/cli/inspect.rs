@@ -174,15 +174,18 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     }
     // A scene that cannot be read is reported and skipped; the exit status says so.
     let mut skipped = 0usize;
+    let bar = crate::cli::progress::bar(scenes.len() as u64, "scenes");
     for scene_dir in &scenes {
         match inspect_one(scene_dir, &options, args, &rules) {
-            Ok(report) => emit(&report, args.json, false)?,
+            Ok(report) => bar.suspend(|| emit(&report, args.json, false))?,
             Err(err) => {
                 skipped += 1;
-                eprintln!("skipped: {err:#}");
+                bar.suspend(|| eprintln!("skipped: {err:#}"));
             }
         }
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     if skipped > 0 {
         eprintln!(
             "{skipped} of {} scenes could not be read (see above)",
