@@ -29,12 +29,13 @@ PY_OR_SYS := $(PYTHON)
 ## test: the whole test suite (Rust unit + integration tests, Python cross-checks).
 test: rust-test python-test
 
+## MSMU_SLOW_TESTS=1 also runs the slow round trips (listed as "ignored" otherwise).
 rust-test:
-	$(CARGO) test --all-targets
+	$(CARGO) test --all-targets $(if $(filter 1,$(MSMU_SLOW_TESTS)),-- --include-ignored,)
 
 ## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D).
 python-test: venv release
-	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q tests/python
+	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q -rs tests/python
 
 release:
 	$(CARGO) build --release
