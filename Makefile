@@ -34,7 +34,7 @@ rust-test:
 
 ## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D).
 python-test: venv release
-	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q -p no:dash tests/python
+	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q -rs -p no:dash tests/python
 
 release:
 	$(CARGO) build --release

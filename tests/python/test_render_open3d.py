@@ -12,10 +12,13 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from conftest import fixture_scenes, inspect, mesh_path, run_msmu
+from PIL import Image
+
+from conftest import face_instances, fixture_scenes, independent_scene, inspect, mesh_path, run_msmu
 
 
-def open3d_depth(vertices_world, triangles, cam):
+def open3d_cast(vertices_world, triangles, cam):
+    """Open3D ray cast through msmu's pixel centres: (depth z in metres, 0 = none; primitive id)."""
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(
         o3d.core.Tensor(vertices_world.astype(np.float32)),
@@ -30,10 +33,12 @@ def open3d_depth(vertices_world, triangles, cam):
     rot, origin = world_from_camera[:3, :3], world_from_camera[:3, 3]
     dirs_world = dirs_cam.reshape(-1, 3) @ rot.T
     rays = np.concatenate([np.broadcast_to(origin, dirs_world.shape), dirs_world], axis=1)
-    hit = scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))["t_hit"].numpy()
+    result = scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))
+    hit = result["t_hit"].numpy()
     depth = np.where(np.isfinite(hit), hit, 0.0).reshape(h, w)
     depth[(depth < cam["near_m"]) | (depth > cam["far_m"])] = 0.0
-    return depth
+    primitive = result["primitive_ids"].numpy().astype(np.int64).reshape(h, w)
+    return depth, primitive
 
 
 @pytest.mark.parametrize("scene", fixture_scenes(), ids=lambda p: p.name)
@@ -47,16 +52,34 @@ def test_depth_matches_open3d(scene, tmp_path):
     aligned_from_scan = np.array(report["axis_alignment"]).reshape(4, 4)
     vertices_world = vertices @ aligned_from_scan[:3, :3].T + aligned_from_scan[:3, 3]
 
+    # Independent per-vertex instances (conftest) -> per-face instances for the mask check.
+    ours_scene = independent_scene(scene)
+    assert len(ours_scene["triangles"]) == len(triangles), "Open3D and numpy read the same faces"
+    face_instance = face_instances(ours_scene["triangles"], ours_scene["vertex_instance"])
+
     total = agree = 0
+    mask_total = mask_agree = 0
     for frame in [ids[0], ids[len(ids) // 2], ids[-1]]:
         out = tmp_path / frame
         run_msmu("render", str(scene), "--frame", frame, "--out", str(out), "--width", "320", "--height", "240")
         cam = json.loads((out / "camera.json").read_text())
         ours = np.load(out / "depth.npy").astype(np.float64)
-        theirs = open3d_depth(vertices_world, triangles, cam)
+        theirs, primitive = open3d_cast(vertices_world, triangles, cam)
         both_valid = (ours > 0) & (theirs > 0)
         same = np.where(both_valid, np.abs(ours - theirs) <= 1e-3, (ours > 0) == (theirs > 0))
+        assert same.mean() >= 0.999, f"{scene.name} frame {frame}: depth agrees on only {same.mean():.5%}"
         total += same.size
         agree += int(same.sum())
         assert both_valid.mean() > 0.5, f"{scene.name} frame {frame}: the view should mostly see the room"
+        # Instance masks: instances.png vs the instance of the face Open3D hit.
+        ids = np.array(Image.open(out / "instances.png"), dtype=np.int64)
+        assert ids.shape == ours.shape
+        theirs_ids = face_instance[np.clip(primitive, 0, len(face_instance) - 1)]
+        mask_total += int(both_valid.sum())
+        mask_agree += int((both_valid & (ids == theirs_ids)).sum())
+    print(f"\n{scene.name}: depth within 1 mm of Open3D on {agree / total:.5%} of pixels; "
+          f"instance ids agree on {mask_agree / mask_total:.5%} of pixels both hit")
     assert agree / total >= 0.999, f"{scene.name}: only {agree / total:.5%} of pixels agree within 1 mm"
+    assert mask_agree / mask_total >= 0.999, (
+        f"{scene.name}: instance masks agree on only {mask_agree / mask_total:.5%} of pixels"
+    )
