@@ -5,7 +5,8 @@
 //! `width x height` `reps` times and prints one JSON object with the median ms per view.
 //! `--dump DIR` also writes what an independent renderer needs to redo the same views
 //! (`benches/compare_open3d.py` reads it): the loaded mesh (`vertices.f32`, `triangles.u32`),
-//! the cameras (`cameras.json`) and msmu's depth per view (`depth_<i>.f32`, row-major).
+//! the cameras (`cameras.json`) and msmu's depth and instance ids per view (`depth_<i>.f32`,
+//! `instance_<i>.u32`, row-major).
 //! Run with `RAYON_NUM_THREADS=1` for single-threaded numbers (rendering one view is
 //! single-threaded anyway; the flag keeps the loader on one core too).
 
@@ -132,6 +133,8 @@ fn main() -> anyhow::Result<()> {
                 dir.join(format!("depth_{i}.f32")),
                 bytes_f32(&mut v.depth_m.iter().copied()),
             )?;
+            let inst: Vec<u8> = v.instance.iter().flat_map(|i| i.to_le_bytes()).collect();
+            std::fs::write(dir.join(format!("instance_{i}.u32")), inst)?;
         }
     }
 
