@@ -76,6 +76,12 @@ fixtures: release
 bench:
 	$(CARGO) bench
 
+## bench-compare: msmu's rasterizer vs Open3D RaycastingScene, single-threaded, same views
+## (150K-face synthetic scene, 640x480; prints ms/view, the ratio and depth agreement).
+bench-compare: release venv
+	$(CARGO) build --release --example render_timing
+	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py
+
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV) $(OUT)
