@@ -23,7 +23,7 @@
 use nalgebra::Point3;
 use rayon::prelude::*;
 
-use crate::scene::{Camera, Mesh};
+use crate::scene::{Camera, Intrinsics, Mesh};
 
 /// Rasterizer settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,7 +95,7 @@ pub fn render_faces(
     for &f in faces {
         r.draw_face(f as usize);
     }
-    r.out
+    r.finish()
 }
 
 /// Renders many views in parallel (rayon). Output order follows `cameras`.
@@ -109,6 +109,17 @@ pub fn render_many(
         .par_iter()
         .map(|camera| render(mesh, face_instance, camera, config))
         .collect()
+}
+
+/// Projects a camera-space point in front of the camera: `[u, v, 1/z]`.
+#[inline]
+fn project(k: &Intrinsics, p: &[f64; 3]) -> [f64; 3] {
+    let inv_z = 1.0 / p[2];
+    [
+        k.fx * p[0] * inv_z + k.cx,
+        k.fy * p[1] * inv_z + k.cy,
+        inv_z,
+    ]
 }
 
 /// Sub-pixel precision of the coverage test.
@@ -166,7 +177,13 @@ struct Rasterizer<'a> {
     /// Per-vertex outcode: bit 0 z < near, 1 z > far, 2..5 outside left/right/top/bottom of
     /// the image (only meaningful when z >= near), 6 outside the guard band.
     outcode: Vec<u8>,
+    /// Per-vertex `(u, v, 1/z)` for vertices in front of the near plane (zeros otherwise),
+    /// computed once per view with [`project`].
+    proj: Vec<[f64; 3]>,
     out: RenderedView,
+    /// The z-buffer, kept as 1/z (larger = nearer, 0 = empty) so the per-pixel test needs no
+    /// division; converted to metric depth once per pixel in [`Rasterizer::finish`].
+    inv_depth: Vec<f32>,
 }
 
 impl<'a> Rasterizer<'a> {
@@ -182,6 +199,7 @@ impl<'a> Rasterizer<'a> {
         let m = camera_from_world;
         let mut cam = Vec::with_capacity(mesh.positions_m.len());
         let mut outcode = Vec::with_capacity(mesh.positions_m.len());
+        let mut proj = Vec::with_capacity(mesh.positions_m.len());
         let (wf, hf) = (width as f64, height as f64);
         for p in &mesh.positions_m {
             let (x, y, z) = (p[0] as f64, p[1] as f64, p[2] as f64);
@@ -194,8 +212,7 @@ impl<'a> Rasterizer<'a> {
             if c[2] < config.near_m {
                 code |= 1;
             } else {
-                let u = k.fx * c[0] / c[2] + k.cx;
-                let v = k.fy * c[1] / c[2] + k.cy;
+                let [u, v, _] = project(&k, &c);
                 if u < -0.5 {
                     code |= 4;
                 }
@@ -215,6 +232,11 @@ impl<'a> Rasterizer<'a> {
             if c[2] > config.far_m {
                 code |= 2;
             }
+            proj.push(if code & 1 == 0 {
+                project(&k, &c)
+            } else {
+                [0.0; 3]
+            });
             cam.push(c);
             outcode.push(code);
         }
@@ -230,13 +252,27 @@ impl<'a> Rasterizer<'a> {
             height: height as i64,
             cam,
             outcode,
+            proj,
             out: RenderedView::empty(width, height, config.with_color),
+            inv_depth: vec![0.0; width as usize * height as usize],
         }
     }
 
     fn draw_all(mut self) -> RenderedView {
         for f in 0..self.mesh.triangles.len() {
             self.draw_face(f);
+        }
+        self.finish()
+    }
+
+    /// Turns the 1/z buffer into metric depth.
+    fn finish(mut self) -> RenderedView {
+        for (depth, &inv) in self.out.depth_m.iter_mut().zip(&self.inv_depth) {
+            *depth = if inv > 0.0 {
+                (1.0 / inv as f64) as f32
+            } else {
+                0.0
+            };
         }
         self.out
     }
@@ -264,7 +300,8 @@ impl<'a> Rasterizer<'a> {
         };
         let verts = [vertex(a), vertex(b), vertex(c)];
         if (ca | cb | cc) & (1 | 64) == 0 {
-            self.raster_triangle(&verts, instance);
+            let colors = [verts[0].color, verts[1].color, verts[2].color];
+            self.raster_triangle([self.proj[a], self.proj[b], self.proj[c]], colors, instance);
             return;
         }
         // Clip against the near plane and, when needed, the guard band.
@@ -330,27 +367,33 @@ impl<'a> Rasterizer<'a> {
             }
         }
         for i in 1..n - 1 {
-            self.raster_triangle(&[poly[0], poly[i], poly[i + 1]], instance);
+            let k = Intrinsics {
+                fx: self.fx,
+                fy: self.fy,
+                cx: self.cx,
+                cy: self.cy,
+            };
+            let tri = [poly[0], poly[i], poly[i + 1]];
+            self.raster_triangle(
+                tri.map(|v| project(&k, &v.p)),
+                tri.map(|v| v.color),
+                instance,
+            );
         }
     }
 
     /// Rasterizes one triangle whose vertices all lie in front of the near plane and inside
     /// the guard band.
-    fn raster_triangle(&mut self, v: &[ClipVertex; 3], instance: u32) {
-        let project = |c: &ClipVertex| {
-            let inv_z = 1.0 / c.p[2];
-            (
-                self.fx * c.p[0] * inv_z + self.cx,
-                self.fy * c.p[1] * inv_z + self.cy,
-                inv_z,
-            )
-        };
-        let (u0, v0, w0) = project(&v[0]);
-        let (u1, v1, w1) = project(&v[1]);
-        let (u2, v2, w2) = project(&v[2]);
+    fn raster_triangle(&mut self, proj: [[f64; 3]; 3], colors: [[f64; 3]; 3], instance: u32) {
+        let [u0, v0, w0] = proj[0];
+        let [u1, v1, w1] = proj[1];
+        let [u2, v2, w2] = proj[2];
 
         // Snapped integer vertices for the coverage test.
-        let snap = |x: f64| (x * SUBPIXEL).round() as i64;
+        // Round to the nearest sub-pixel step without a libm call: coordinates are inside the
+        // guard band, so adding a large power of two makes the truncating cast a floor.
+        const OFFSET: f64 = (1u64 << 40) as f64;
+        let snap = |x: f64| (x * SUBPIXEL + (OFFSET + 0.5)) as i64 - (1i64 << 40);
         let mut p = [
             (snap(u0), snap(v0)),
             (snap(u1), snap(v1)),
@@ -409,48 +452,50 @@ impl<'a> Rasterizer<'a> {
         let color_planes = if self.config.with_color {
             let mut planes = [(0.0, 0.0, 0.0); 3];
             for (ch, plane_ch) in planes.iter_mut().enumerate() {
-                *plane_ch = plane(
-                    v[0].color[ch] * w0,
-                    v[1].color[ch] * w1,
-                    v[2].color[ch] * w2,
-                );
+                *plane_ch = plane(colors[0][ch] * w0, colors[1][ch] * w1, colors[2][ch] * w2);
             }
             Some(planes)
         } else {
             None
         };
 
-        let near = self.config.near_m;
-        let far = self.config.far_m;
+        // Depth range as 1/z bounds (the near bound with the same tolerance as before).
+        let inv_near = 1.0 / (self.config.near_m * (1.0 - 1e-9));
+        let inv_far = 1.0 / self.config.far_m;
         let width = self.width as usize;
         for y in y_start..=y_end {
             let mut e = row;
             let yf = y as f64;
             let row_base = y as usize * width;
+            let row_inv_z = zb * yf + zc;
+            // The covered pixels of a row are contiguous (the triangle is convex): once the
+            // row has been entered, the first uncovered pixel ends it.
+            let mut entered = false;
             for x in x_start..=x_end {
-                if (e[0] | e[1] | e[2]) >= 0 {
+                if (e[0] | e[1] | e[2]) < 0 {
+                    if entered {
+                        break;
+                    }
+                } else {
+                    entered = true;
                     let xf = x as f64;
-                    let inv_z = za * xf + zb * yf + zc;
-                    if inv_z > 0.0 {
-                        let z = 1.0 / inv_z;
-                        let idx = row_base + x as usize;
-                        let z32 = z as f32;
-                        let current = self.out.depth_m[idx];
-                        if z >= near * (1.0 - 1e-9) && z <= far && (current == 0.0 || z32 < current)
+                    let inv_z = za * xf + row_inv_z;
+                    let idx = row_base + x as usize;
+                    let inv32 = inv_z as f32;
+                    if inv_z >= inv_far && inv_z <= inv_near && inv32 > self.inv_depth[idx] {
+                        self.inv_depth[idx] = inv32;
+                        self.out.instance[idx] = instance;
+                        if let (Some(planes), Some(color)) =
+                            (&color_planes, self.out.color_rgb.as_mut())
                         {
-                            self.out.depth_m[idx] = z32;
-                            self.out.instance[idx] = instance;
-                            if let (Some(planes), Some(color)) =
-                                (&color_planes, self.out.color_rgb.as_mut())
-                            {
-                                let mut rgb = [0u8; 3];
-                                for ch in 0..3 {
-                                    let (a, b, c) = planes[ch];
-                                    rgb[ch] =
-                                        ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
-                                }
-                                color[idx] = rgb;
+                            let z = 1.0 / inv_z;
+                            let mut rgb = [0u8; 3];
+                            for ch in 0..3 {
+                                let (a, b, c) = planes[ch];
+                                rgb[ch] =
+                                    ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
                             }
+                            color[idx] = rgb;
                         }
                     }
                 }
