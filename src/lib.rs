@@ -15,6 +15,7 @@ pub mod cli;
 pub mod error;
 pub mod geom;
 pub mod io;
+pub mod qa;
 pub mod render;
 pub mod scene;
 pub mod synth;

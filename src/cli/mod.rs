@@ -3,6 +3,7 @@
 
 pub mod inspect;
 pub mod progress;
+pub mod qa;
 pub mod render;
 pub mod synth;
 
@@ -25,7 +26,8 @@ Logging: set RUST_LOG (e.g. RUST_LOG=msmu=debug).",
     after_help = "Examples:\n  \
 msmu synth --out /tmp/scenes --scenes 3 --layout scannet\n  \
 msmu inspect fixtures/scannet/scans/scene0900_00 --json\n  \
-msmu render fixtures/scannet/scans/scene0900_00 --frame 0 --out /tmp/view"
+msmu render fixtures/scannet/scans/scene0900_00 --frame 0 --out /tmp/view\n  \
+msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,6 +39,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     Synth(synth::SynthArgs),
     Render(render::RenderArgs),
+    /// Generate spatial QA for the selected views of one scene.
+    Qa(qa::QaArgs),
 }
 
 /// Entry point used by `main.rs`: every error is printed once here.
@@ -47,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Synth(args) => synth::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Qa(args) => qa::run(&args),
     };
     match result {
         Ok(code) => code,
