@@ -11,7 +11,8 @@ OUT ?= out
 
 .PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean
 
-## run: build msmu and run it on the bundled fixture scenes (writes to ./out).
+## run: build msmu and run it on the bundled fixture scenes (writes to ./out): inspect with
+## view selection, a render of one frame, and the QA pairs of every scene.
 run: release
 	@mkdir -p $(OUT)
 	@for scene in $$(ls -d fixtures/scannet/scans/scene* fixtures/scannetpp/data/* 2>/dev/null); do \
@@ -22,6 +23,9 @@ run: release
 	    echo "== msmu render $$scene --frame $$frame"; \
 	    $(MSMU) render $$scene --frame "$$frame" --out $(OUT)/render/$$(basename $$scene) || exit 1; \
 	  fi; \
+	  mkdir -p $(OUT)/qa; \
+	  $(MSMU) qa $$scene --json > $(OUT)/qa/$$(basename $$scene).jsonl || exit 1; \
+	  echo "== msmu qa $$scene: $$(wc -l < $(OUT)/qa/$$(basename $$scene).jsonl) QA pairs -> $(OUT)/qa/$$(basename $$scene).jsonl"; \
 	done
 
 PY_OR_SYS := $(PYTHON)

@@ -29,3 +29,8 @@ def test_schema_rejects_a_broken_report():
     schema = load("schemas/inspect.schema.json")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate({"scene_id": "x"})
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "templates" / "qa").glob("*.json")), ids=lambda p: p.name)
+def test_qa_templates_match_schema(path):
+    jsonschema.Draft202012Validator(load("schemas/qa_templates.schema.json")).validate(json.loads(path.read_text()))
