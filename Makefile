@@ -24,7 +24,7 @@ run: release
 	    $(MSMU) render $$scene --frame "$$frame" --out $(OUT)/render/$$(basename $$scene) || exit 1; \
 	  fi; \
 	  mkdir -p $(OUT)/qa; \
-	  $(MSMU) qa $$scene --json > $(OUT)/qa/$$(basename $$scene).jsonl || exit 1; \
+	  $(MSMU) qa $$scene --frame-stride 1 --json > $(OUT)/qa/$$(basename $$scene).jsonl || exit 1; \
 	  echo "== msmu qa $$scene: $$(wc -l < $(OUT)/qa/$$(basename $$scene).jsonl) QA pairs -> $(OUT)/qa/$$(basename $$scene).jsonl"; \
 	done
 
