@@ -579,16 +579,7 @@ pub fn write_scannet(
         .cameras
         .first()
         .map(|c| c.model)
-        .unwrap_or(CameraModel {
-            intrinsics: Intrinsics {
-                fx: 1169.621094,
-                fy: 1167.105103,
-                cx: 646.295044,
-                cy: 489.927032,
-            },
-            width: 1296,
-            height: 968,
-        });
+        .unwrap_or_else(crate::synth::scannet_color_camera);
     anyhow::ensure!(
         scene.cameras.iter().all(|c| c.model == color_model),
         "{id}: ScanNet has one colour calibration per scan; cameras differ"
