@@ -463,31 +463,37 @@ impl<'a> Rasterizer<'a> {
         let inv_near = 1.0 / (self.config.near_m * (1.0 - 1e-9));
         let inv_far = 1.0 / self.config.far_m;
         let width = self.width as usize;
+        // Disjoint borrows of the buffers, sliced per row below, so the pixel loop works on
+        // plain slices (no bounds checks, pointers kept in registers).
+        let inv_depth = &mut self.inv_depth;
+        let instance_buf = &mut self.out.instance;
+        let mut color_buf = self.out.color_rgb.as_mut();
+        let (x_lo, x_hi) = (x_start as usize, x_end as usize + 1);
         for y in y_start..=y_end {
             let mut e = row;
             let yf = y as f64;
             let row_base = y as usize * width;
+            let span = row_base + x_lo..row_base + x_hi;
+            let inv_row = &mut inv_depth[span.clone()];
+            let inst_row = &mut instance_buf[span.clone()];
             let row_inv_z = zb * yf + zc;
             // The covered pixels of a row are contiguous (the triangle is convex): once the
             // row has been entered, the first uncovered pixel ends it.
             let mut entered = false;
-            for x in x_start..=x_end {
+            for (i, (inv_px, inst_px)) in inv_row.iter_mut().zip(inst_row.iter_mut()).enumerate() {
                 if (e[0] | e[1] | e[2]) < 0 {
                     if entered {
                         break;
                     }
                 } else {
                     entered = true;
-                    let xf = x as f64;
+                    let xf = (x_lo + i) as f64;
                     let inv_z = za * xf + row_inv_z;
-                    let idx = row_base + x as usize;
                     let inv32 = inv_z as f32;
-                    if inv_z >= inv_far && inv_z <= inv_near && inv32 > self.inv_depth[idx] {
-                        self.inv_depth[idx] = inv32;
-                        self.out.instance[idx] = instance;
-                        if let (Some(planes), Some(color)) =
-                            (&color_planes, self.out.color_rgb.as_mut())
-                        {
+                    if inv_z >= inv_far && inv_z <= inv_near && inv32 > *inv_px {
+                        *inv_px = inv32;
+                        *inst_px = instance;
+                        if let (Some(planes), Some(color)) = (&color_planes, color_buf.as_mut()) {
                             let z = 1.0 / inv_z;
                             let mut rgb = [0u8; 3];
                             for ch in 0..3 {
@@ -495,7 +501,7 @@ impl<'a> Rasterizer<'a> {
                                 rgb[ch] =
                                     ((a * xf + b * yf + c) * z).round().clamp(0.0, 255.0) as u8;
                             }
-                            color[idx] = rgb;
+                            color[span.start + i] = rgb;
                         }
                     }
                 }
