@@ -194,34 +194,23 @@ pub(crate) fn read_python_export(context: &FrameContext) -> Result<FrameSet, Sce
         None => None,
     };
 
-    let mut collector = FrameCollector::new(
+    let collector = FrameCollector::new(
         FrameLayout::ScanNetPythonExport,
         context.aligned_from_scan,
         color,
         depth,
     );
-    for frame_idx in frame_indices {
-        let Some(pose_path) = poses.get(&frame_idx) else {
-            collector.skip(SKIP_MISSING_POSE);
-            continue;
-        };
-        let Some(color_path) = colors.get(&frame_idx) else {
-            collector.skip(SKIP_MISSING_COLOR);
-            continue;
-        };
-        let scan_from_camera = read_matrix_file(context, pose_path, "camera pose")?;
-        let sensor_depth = depths.get(&frame_idx).map(|path| DepthSource::Png16 {
-            path: path.clone(),
+    let files = NumberedFrames {
+        poses: &poses,
+        colors: &colors,
+        depths: &depths,
+    };
+    collect_frames(context, collector, &frame_indices, &files, |path| {
+        DepthSource::Png16 {
+            path: path.to_path_buf(),
             shift: PYTHON_DEPTH_SHIFT,
-        });
-        collector.push(
-            frame_idx,
-            &scan_from_camera,
-            Some(ImageSource::File(color_path.clone())),
-            sensor_depth,
-        );
-    }
-    Ok(collector.finish())
+        }
+    })
 }
 
 /// What `_info.txt` says.
@@ -336,22 +325,47 @@ pub(crate) fn read_cpp_export(context: &FrameContext) -> Result<FrameSet, SceneE
             "no {CPP_INFO}: cameras from the scan meta, depth shift 1000"
         ));
     }
-    for frame_idx in frame_indices {
-        let Some(pose_path) = poses.get(&frame_idx) else {
+    let files = NumberedFrames {
+        poses: &poses,
+        colors: &colors,
+        depths: &depths,
+    };
+    collect_frames(context, collector, &frame_indices, &files, |path| {
+        DepthSource::PgmBigEndian {
+            path: path.to_path_buf(),
+            shift,
+        }
+    })
+}
+
+/// The per-frame files of an exported layout, keyed by frame number.
+struct NumberedFrames<'a> {
+    poses: &'a BTreeMap<u64, PathBuf>,
+    colors: &'a BTreeMap<u64, PathBuf>,
+    depths: &'a BTreeMap<u64, PathBuf>,
+}
+
+/// The frame loop both exported layouts share: a frame needs a pose file and a colour image
+/// (otherwise it is skipped and counted); sensor depth is optional and its encoding is the
+/// layout's (`depth_source`).
+fn collect_frames(
+    context: &FrameContext,
+    mut collector: FrameCollector,
+    frame_indices: &BTreeSet<u64>,
+    files: &NumberedFrames,
+    depth_source: impl Fn(&Path) -> DepthSource,
+) -> Result<FrameSet, SceneError> {
+    for &frame_idx in frame_indices {
+        let Some(pose_path) = files.poses.get(&frame_idx) else {
             collector.skip(SKIP_MISSING_POSE);
             continue;
         };
-        let Some(color_path) = colors.get(&frame_idx) else {
+        let Some(color_path) = files.colors.get(&frame_idx) else {
             collector.skip(SKIP_MISSING_COLOR);
             continue;
         };
         let scan_from_camera = read_matrix_file(context, pose_path, "camera pose")?;
-        let sensor_depth = depths
-            .get(&frame_idx)
-            .map(|path| DepthSource::PgmBigEndian {
-                path: path.clone(),
-                shift,
-            });
+        let sensor_depth = files.depths.get(&frame_idx).map(|path| depth_source(path));
         collector.push(
             frame_idx,
             &scan_from_camera,
