@@ -17,6 +17,8 @@
 //!   deeper than `far_m` are discarded (0.05 m / 20 m by default, like the official ScanNet++
 //!   renderer). Triangles with vertices beyond a 2^20-pixel guard band are clipped against it
 //!   too, so the integer arithmetic cannot overflow.
+//! - **Z-buffer** holds 1/z as f32 (larger = nearer), so the per-pixel test needs no division;
+//!   it becomes metric depth once per pixel at the end (relative change below 1e-7).
 //! - **Ties** in depth keep the earlier triangle (faces are drawn in index order), so output is
 //!   deterministic. Back faces are drawn: scanned meshes are not consistently oriented.
 
@@ -707,7 +709,7 @@ mod tests {
     }
 
     #[test]
-    fn colour_is_interpolated_perspective_correctly() {
+    fn constant_vertex_colour_is_reproduced() {
         let mut mesh = grid_quad(10.0, 2.0, 1);
         mesh.colors_rgb = vec![[10, 20, 30]; 4];
         let cam = camera(16, 12, Pose::identity());
