@@ -11,7 +11,9 @@
 //! - [`synth`]: synthetic scenes in the real on-disk layouts, with analytic truth;
 //! - [`cli`]: the `msmu` command line.
 
+pub mod build;
 pub mod cli;
+pub mod dataset;
 pub mod error;
 pub mod geom;
 pub mod io;

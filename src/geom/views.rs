@@ -52,6 +52,9 @@ pub struct SelectedView {
     pub frame_index: usize,
     pub frame_id: String,
     pub objects: Vec<InstanceVisibility>,
+    /// Every instance seen in the view, accepted or not (sorted by id); not serialised.
+    #[serde(skip)]
+    pub visible: Vec<InstanceVisibility>,
 }
 
 /// What happened to the frames and objects of one scene.
@@ -104,13 +107,19 @@ pub fn select_views(
 ) -> (Vec<SelectedView>, ViewSelectionStats) {
     let stride = config.frame_stride.max(1);
     let candidates = pose_diverse_frames(&scene.frames, config);
-    let analysed: Vec<(usize, Vec<InstanceVisibility>, RejectionCounts)> = candidates
+    type Analysed = (
+        usize,
+        Vec<InstanceVisibility>,
+        Vec<InstanceVisibility>,
+        RejectionCounts,
+    );
+    let analysed: Vec<Analysed> = candidates
         .par_iter()
         .map(|&index| {
             let camera = scene.frames[index].color_camera();
             let vis = visibility_for_frame(scene, measurements, &camera, visibility);
             let (accepted, counts) = select_objects(scene, measurements, &vis, rules);
-            (index, accepted, counts)
+            (index, accepted, vis, counts)
         })
         .collect();
     let mut stats = ViewSelectionStats {
@@ -120,7 +129,7 @@ pub fn select_views(
         ..ViewSelectionStats::default()
     };
     let mut views = Vec::new();
-    for (frame_index, objects, counts) in analysed {
+    for (frame_index, objects, visible, counts) in analysed {
         merge_counts(&mut stats.object_rejections, &counts);
         if objects.len() < config.min_valid_objects {
             stats.too_few_objects += 1;
@@ -133,6 +142,7 @@ pub fn select_views(
             frame_index,
             frame_id: scene.frames[frame_index].id.clone(),
             objects,
+            visible,
         });
     }
     stats.selected = views.len() as u64;

@@ -23,7 +23,7 @@ use crate::geom::distance::{
 use crate::geom::measure::{find_measurement, measure_scene, ObjectMeasurement};
 use crate::geom::select::SelectionRules;
 use crate::geom::views::{select_views, SelectedView, ViewSelectionConfig};
-use crate::geom::visibility::{visibility_for_frame, InstanceVisibility, VisibilityConfig};
+use crate::geom::visibility::{InstanceVisibility, VisibilityConfig};
 use crate::qa::refer::{describe, dominant_colors, Candidate, ReferMargins};
 use crate::qa::templates::{fill as fill_template, TemplateSet};
 use crate::qa::{
@@ -76,8 +76,8 @@ pub struct ViewQa {
     pub references: BTreeMap<u32, String>,
 }
 
-/// Measures the scene, selects views, and re-runs visibility for the selected views so that
-/// rejected look-alikes are known.
+/// Measures the scene and selects views (each selected view keeps its full visibility list,
+/// so that rejected look-alikes are known).
 pub fn prepare_scene<'a>(
     scene: &'a Scene,
     rules: &SelectionRules,
@@ -86,11 +86,20 @@ pub fn prepare_scene<'a>(
 ) -> SceneQaInput<'a> {
     let measurements = measure_scene(scene);
     let (selected, _stats) = select_views(scene, &measurements, rules, visibility, view_config);
+    prepare_selected(scene, measurements, selected, rules)
+}
+
+/// [`prepare_scene`] after view selection (for callers that keep the selection statistics).
+pub fn prepare_selected<'a>(
+    scene: &'a Scene,
+    measurements: Vec<ObjectMeasurement>,
+    selected: Vec<SelectedView>,
+    rules: &SelectionRules,
+) -> SceneQaInput<'a> {
     let views = selected
         .into_iter()
-        .map(|view| {
-            let camera = scene.frames[view.frame_index].color_camera();
-            let visible = visibility_for_frame(scene, &measurements, &camera, visibility);
+        .map(|mut view| {
+            let visible = std::mem::take(&mut view.visible);
             ViewInput {
                 selected: view,
                 visible,

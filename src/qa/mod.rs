@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use generate::{generate_scene, generate_view, prepare_scene, SceneQaInput, ViewInput, ViewQa};
+pub use generate::{
+    generate_scene, generate_view, prepare_scene, prepare_selected, SceneQaInput, ViewInput, ViewQa,
+};
 pub use templates::{TemplateError, TemplateSet};
 
 /// The eight MSMU task families. Serialised with the official scorer names; the template

@@ -1,0 +1,274 @@
+//! `msmu build`: the main job (see `crate::build`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{bail, Context as _};
+
+use crate::build::{plan_scenes, run_build, BuildConfig, BuildPlan, SplitMode, STATE_DIR};
+use crate::dataset::manifest::{SceneState, MANIFEST_FILE};
+use crate::io::ReadOptions;
+use crate::qa::split::{read_scene_list, SplitPlan};
+use crate::qa::TemplateSet;
+
+use super::EXIT_PARTIAL;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+msmu build --out out/dataset                      # the bundled fixture scenes\n  \
+msmu build --scannet-root /data/scannet --scannetpp-root /data/scannetpp --out msmu --threads 16\n  \
+msmu build --scannet-root /data/scannet --out msmu --resume          # finish a killed run\n  \
+msmu build --scannet-root /data/scannet --out part3 --shard 3/16     # one of 16 machines\n  \
+msmu build --scannet-root /data/scannet --out bench --split test --exclude-scenes bench.txt\n\n\
+Exit status: 0 = every scene built, 3 = finished but some scenes were skipped (see \
+manifest.json `scenes[].reason`), 1 = error.")]
+pub struct BuildArgs {
+    /// ScanNet v2 root (holding `scans/sceneXXXX_YY/` or the scene folders).
+    #[arg(long)]
+    pub scannet_root: Option<PathBuf>,
+    /// ScanNet++ root (holding `data/<scene id>/` or the scene folders).
+    #[arg(long)]
+    pub scannetpp_root: Option<PathBuf>,
+    /// Output folder (gets `data/*.parquet` and `manifest.json`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Put every scene in train, in test, or decide per scene (exclusion and split files,
+    /// then a stable hash against `test_fraction`).
+    #[arg(long, value_enum, default_value_t = SplitMode::Auto)]
+    pub split: SplitMode,
+    /// Seed of every random choice; same inputs and seed give byte-identical shards.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores). Output does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Finish an interrupted build in --out (same arguments as the first run).
+    #[arg(long)]
+    pub resume: bool,
+    /// Delete what --out holds from an earlier build first.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Build the K-th of N deterministic parts of the scene list (K = 0..N-1); join the
+    /// parts with `msmu merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Scenes kept out of training, one id per line (they go to test).
+    #[arg(long)]
+    pub exclude_scenes: Option<PathBuf>,
+    /// Official ScanNet train list (`scannetv2_train.txt`).
+    #[arg(long)]
+    pub split_train: Option<PathBuf>,
+    /// Official ScanNet validation list (`scannetv2_val.txt`): those scenes go to test.
+    #[arg(long)]
+    pub split_val: Option<PathBuf>,
+    /// Build configuration (JSON; any subset of the keys printed by --print-config).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as JSON and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Keep every N-th frame before the pose-diversity test (overrides `views.frame_stride`).
+    #[arg(long)]
+    pub frame_stride: Option<usize>,
+    /// Also write a 16-bit instance-id PNG per image (`instance_mask`).
+    #[arg(long)]
+    pub with_masks: bool,
+    /// Folder with the eight QA template files; default: the shipped ones.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// ScanNet label map (scannetv2-labels.combined.tsv); searched beside the scenes by default.
+    #[arg(long)]
+    pub label_map: Option<PathBuf>,
+}
+
+/// `K/N` with `0 <= K < N`.
+pub fn parse_partition(text: &str) -> anyhow::Result<(usize, usize)> {
+    let (k, n) = text
+        .split_once('/')
+        .with_context(|| format!("--shard {text}: expected K/N, e.g. 0/8"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .with_context(|| format!("--shard {text}: K is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .with_context(|| format!("--shard {text}: N is not a number"))?;
+    if n == 0 || k >= n {
+        bail!(
+            "--shard {text}: need 0 <= K < N (K counts from 0, like Slurm and Kubernetes indexes)"
+        );
+    }
+    Ok((k, n))
+}
+
+/// The bundled fixture roots (relative to the working directory, else to the source tree).
+pub fn fixture_roots() -> Vec<PathBuf> {
+    let base = if Path::new("fixtures").is_dir() {
+        PathBuf::from("fixtures")
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    };
+    vec![base.join("scannet"), base.join("scannetpp")]
+}
+
+pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --config {}", path.display()))?;
+            serde_json::from_str::<BuildConfig>(&text).with_context(|| {
+                format!(
+                    "{}: not a valid build configuration (see `msmu build --print-config` for the keys)",
+                    path.display()
+                )
+            })?
+        }
+        None => BuildConfig::with_defaults(),
+    };
+    if let Some(seed) = args.seed {
+        config.qa.seed = seed;
+    }
+    if args.with_masks {
+        config.with_masks = true;
+    }
+    if let Some(stride) = args.frame_stride {
+        config.views.frame_stride = stride;
+    }
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !(0.0..=1.0).contains(&config.test_fraction) {
+        bail!(
+            "test_fraction must be in [0, 1], got {}",
+            config.test_fraction
+        );
+    }
+    config.selection.validate().map_err(|(field, problem)| {
+        anyhow::anyhow!("configuration: selection.{field}: {problem}")
+    })?;
+    let templates = match &args.templates {
+        Some(dir) => TemplateSet::load_dir(dir)?,
+        None => TemplateSet::shipped()?,
+    };
+    let mut split_plan = SplitPlan::with_fraction(config.test_fraction);
+    let read_list = |path: &PathBuf| {
+        read_scene_list(path).with_context(|| format!("reading scene list {}", path.display()))
+    };
+    if let Some(path) = &args.exclude_scenes {
+        split_plan.excluded = read_list(path)?;
+    }
+    if let Some(path) = &args.split_train {
+        split_plan.official_train = read_list(path)?;
+    }
+    if let Some(path) = &args.split_val {
+        split_plan.official_test = read_list(path)?;
+    }
+    let mut roots: Vec<PathBuf> = args
+        .scannet_root
+        .iter()
+        .chain(&args.scannetpp_root)
+        .cloned()
+        .collect();
+    if roots.is_empty() {
+        roots = fixture_roots();
+        eprintln!("no --scannet-root / --scannetpp-root: building the bundled fixture scenes");
+    }
+    for root in &roots {
+        if !root.is_dir() {
+            bail!("{}: not a folder", root.display());
+        }
+    }
+    let partition = args.shard.as_deref().map(parse_partition).transpose()?;
+    let jobs = plan_scenes(&roots, args.split, &split_plan, partition)?;
+    if args.force {
+        for path in [args.out.join("data"), args.out.join(STATE_DIR)] {
+            if path.exists() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        let manifest = args.out.join(MANIFEST_FILE);
+        if manifest.exists() {
+            std::fs::remove_file(&manifest)?;
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let read = ReadOptions {
+        scannet_label_map: args.label_map.clone(),
+        ..ReadOptions::default()
+    };
+    let bar = super::progress::bar(jobs.len() as u64, "scenes");
+    let qa_total = AtomicU64::new(0);
+    let skipped = AtomicU64::new(0);
+    let progress_bar = bar.clone();
+    let plan = BuildPlan {
+        out: args.out.clone(),
+        config,
+        templates,
+        read,
+        jobs,
+        partition,
+        threads,
+        resume: args.resume,
+        progress: Some(Box::new(move |record| {
+            let qa = qa_total.fetch_add(record.qa, Ordering::Relaxed) + record.qa;
+            if record.status == SceneState::Skipped {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                progress_bar.suspend(|| {
+                    eprintln!(
+                        "skipped {}: {}",
+                        record.scene_id,
+                        record.reason.as_deref().unwrap_or("")
+                    )
+                });
+            }
+            let elapsed = progress_bar.elapsed().as_secs_f64().max(1e-3);
+            progress_bar.set_message(format!(
+                "{qa} QA ({:.0} QA/s), {} skipped",
+                qa as f64 / elapsed,
+                skipped.load(Ordering::Relaxed)
+            ));
+            progress_bar.inc(1);
+        })),
+    };
+    let summary = run_build(plan)?;
+    bar.finish_and_clear();
+    let m = &summary.manifest;
+    let t = &m.totals;
+    let rows: u64 = t.rows.values().sum();
+    let qa: u64 = t.qa.values().sum();
+    eprintln!(
+        "built {}: {} scenes ({} done, {} empty, {} skipped{}), {rows} images, {qa} QA pairs, {} shards",
+        args.out.display(),
+        t.scenes,
+        t.scenes_done,
+        t.scenes_empty,
+        t.scenes_skipped,
+        if summary.resumed_scenes > 0 {
+            format!(", {} kept from the interrupted run", summary.resumed_scenes)
+        } else {
+            String::new()
+        },
+        m.shards.len()
+    );
+    for scene in m.scenes.iter().filter(|s| s.status == SceneState::Skipped) {
+        eprintln!(
+            "  skipped {} ({}): {}",
+            scene.scene_id,
+            scene.path,
+            scene.reason.as_deref().unwrap_or("")
+        );
+    }
+    if t.scenes_skipped > 0 {
+        return Ok(ExitCode::from(EXIT_PARTIAL));
+    }
+    Ok(ExitCode::SUCCESS)
+}
