@@ -11,22 +11,13 @@ OUT ?= out
 
 .PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean
 
-## run: build msmu and run it on the bundled fixture scenes (writes to ./out): inspect with
-## view selection, a render of one frame, and the QA pairs of every scene.
+## run: build msmu and run the main job on the bundled fixture scenes: `msmu build` writes
+## Parquet shards + manifest to ./out/dataset (every frame considered), then `msmu stats`
+## reports on them (markdown + PNG charts in ./out/stats).
 run: release
 	@mkdir -p $(OUT)
-	@for scene in $$(ls -d fixtures/scannet/scans/scene* fixtures/scannetpp/data/* 2>/dev/null); do \
-	  echo "== msmu inspect $$scene"; \
-	  $(MSMU) inspect $$scene --views || exit 1; \
-	  frame=$$($(MSMU) inspect $$scene --json | $(PY_OR_SYS) -c 'import json,sys; r=json.load(sys.stdin); f=r["frames"]["ids"]; print(f[len(f)//2] if f else "")'); \
-	  if [ -n "$$frame" ]; then \
-	    echo "== msmu render $$scene --frame $$frame"; \
-	    $(MSMU) render $$scene --frame "$$frame" --out $(OUT)/render/$$(basename $$scene) || exit 1; \
-	  fi; \
-	  mkdir -p $(OUT)/qa; \
-	  $(MSMU) qa $$scene --frame-stride 1 --json > $(OUT)/qa/$$(basename $$scene).jsonl || exit 1; \
-	  echo "== msmu qa $$scene: $$(wc -l < $(OUT)/qa/$$(basename $$scene).jsonl) QA pairs -> $(OUT)/qa/$$(basename $$scene).jsonl"; \
-	done
+	$(MSMU) build --out $(OUT)/dataset --force --frame-stride 1
+	$(MSMU) stats $(OUT)/dataset --plots $(OUT)/stats
 
 PY_OR_SYS := $(PYTHON)
 

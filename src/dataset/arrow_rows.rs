@@ -668,3 +668,100 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<SampleRow>, ShapeError> {
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(i: usize) -> SampleRow {
+        SampleRow {
+            id: format!("scene_{i}"),
+            scene_id: "scene".into(),
+            source: "synthetic".into(),
+            split: "train".into(),
+            frame_id: i.to_string(),
+            image: ImageBlob {
+                bytes: vec![0xFF, 0xD8, i as u8],
+                path: Some("a.jpg".into()),
+            },
+            depth: ImageBlob {
+                bytes: vec![1, 2, 3],
+                path: None,
+            },
+            instance_mask: (i % 2 == 0).then(|| ImageBlob {
+                bytes: vec![9],
+                path: Some("m.png".into()),
+            }),
+            intrinsics: CameraRow {
+                fx: 500.0,
+                fy: 501.0,
+                cx: 320.0,
+                cy: 240.0,
+                width: 640,
+                height: 480,
+            },
+            depth_intrinsics: CameraRow::default(),
+            world_from_camera: std::array::from_fn(|k| k as f64 + i as f64),
+            objects: (0..i)
+                .map(|k| ObjectRow {
+                    instance_id: k as u32,
+                    label: "chair".into(),
+                    bbox_2d: [0.1, 0.2, 0.3, 0.4],
+                    center: [1.0, 2.0, k as f64],
+                    length_m: 0.5,
+                    ..ObjectRow::default()
+                })
+                .collect(),
+            qa: (0..i + 1)
+                .map(|k| QaRow {
+                    family: "count".into(),
+                    r#type: "count".into(),
+                    question: format!("q{k}"),
+                    answer: "2".into(),
+                    values_si: vec![2.0; k],
+                    instance_ids: vec![k as i64; k + 1],
+                    answer_key: (k == 1).then(|| "yes".into()),
+                    definitions: vec!["d".into(); k],
+                    is_cot: k == 2,
+                    ..QaRow::default()
+                })
+                .collect(),
+            conversations: vec![Turn {
+                from: "human".into(),
+                value: "<image>\nq".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_arrow() {
+        let rows: Vec<SampleRow> = (0..5).map(sample).collect();
+        let batch = to_batch(&rows).unwrap();
+        assert_eq!(from_batch(&batch).unwrap(), rows);
+        // Sliced batches (as readers may hand out) decode too.
+        assert_eq!(from_batch(&batch.slice(2, 2)).unwrap(), rows[2..4].to_vec());
+    }
+
+    #[test]
+    fn features_file_matches_the_schema() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/dataset-v1.features.json"
+        );
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            file,
+            hf_features(),
+            "regenerate schemas/dataset-v1.features.json"
+        );
+    }
+
+    #[test]
+    fn missing_column_is_named() {
+        let rows: Vec<SampleRow> = (0..2).map(sample).collect();
+        let batch = to_batch(&rows).unwrap();
+        let batch = batch.project(&[0, 1, 2]).unwrap();
+        let err = from_batch(&batch).unwrap_err();
+        assert_eq!(err.column, "split");
+    }
+}
