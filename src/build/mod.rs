@@ -36,7 +36,7 @@ pub const STATE_DIR: &str = ".msmu-build";
 const STATE_FILE: &str = "state.json";
 
 /// Everything that decides the rows (what `--config FILE` holds; every field optional).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuildConfig {
     pub selection: SelectionRules,
@@ -49,12 +49,27 @@ pub struct BuildConfig {
     pub with_masks: bool,
 }
 
+impl Default for BuildConfig {
+    /// The defaults of `msmu build`: visibility analysed at the depth resolution, 10 % of
+    /// scenes to test.
+    fn default() -> BuildConfig {
+        BuildConfig {
+            selection: SelectionRules::default(),
+            views: ViewSelectionConfig {
+                analysis_resolution: crate::geom::views::AnalysisResolution::Depth,
+                ..ViewSelectionConfig::default()
+            },
+            qa: QaConfig::default(),
+            limits: ShardLimits::default(),
+            test_fraction: 0.1,
+            with_masks: false,
+        }
+    }
+}
+
 impl BuildConfig {
     pub fn with_defaults() -> BuildConfig {
-        BuildConfig {
-            test_fraction: 0.1,
-            ..BuildConfig::default()
-        }
+        BuildConfig::default()
     }
 }
 

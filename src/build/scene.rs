@@ -10,7 +10,7 @@ use crate::dataset::manifest::{SceneRecord, SceneState};
 use crate::dataset::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow};
 use crate::geom::measure::{find_measurement, measure_scene};
 use crate::geom::select::RejectionCounts;
-use crate::geom::views::select_views;
+use crate::geom::views::{analysis_camera, select_views};
 use crate::geom::visibility::{find_visibility, VisibilityConfig};
 use crate::io::frames::read_color_bytes;
 use crate::io::{load_scene, ReadOptions};
@@ -213,7 +213,9 @@ fn build_scene_inner(job: &SceneJob, ctx: &SceneContext) -> SceneOutput {
         } else {
             None
         };
-        let (w, h) = (frame.color.width as f64, frame.color.height as f64);
+        // Visibility pixels (bbox) are in the analysis camera's image.
+        let analysis = analysis_camera(frame, config.views.analysis_resolution);
+        let (w, h) = (analysis.model.width as f64, analysis.model.height as f64);
         let objects = view
             .selected
             .objects
