@@ -364,7 +364,11 @@ pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
         config: &plan.config,
         templates: &plan.templates,
         read: &plan.read,
-        visibility: VisibilityConfig::default(),
+        visibility: VisibilityConfig {
+            // Truncation is a fraction: a 256K-pixel virtual image measures it well enough.
+            max_virtual_pixels: 1 << 18,
+            ..VisibilityConfig::default()
+        },
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
