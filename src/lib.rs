@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod eval;
 pub mod geom;
 pub mod io;
 pub mod qa;

@@ -1,6 +1,7 @@
 //! The `msmu` command line: clap definitions, logging set-up and dispatch. Each subcommand
 //! lives in its own file with its arguments and its `run` function.
 
+pub mod eval;
 pub mod inspect;
 pub mod progress;
 pub mod qa;
@@ -41,6 +42,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Generate spatial QA for the selected views of one scene.
     Qa(qa::QaArgs),
+    /// Score predictions on an MSMU-style bench without an LLM judge.
+    Eval(eval::EvalArgs),
 }
 
 /// Entry point used by `main.rs`: every error is printed once here.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => synth::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Qa(args) => qa::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(code) => code,
