@@ -288,6 +288,14 @@ fn number_at(toks: &[Tok], i: usize) -> Option<NumAt> {
                             end: i + 2,
                         })
                     }
+                    _ if unit_at(toks, i + 1).is_some() => {
+                        // "a foot", "an inch": one of the unit that follows
+                        return Some(NumAt {
+                            value: 1.0,
+                            start: i,
+                            end: i + 1,
+                        });
+                    }
                     Some("couple") | Some("pair") => {
                         let end = if word_at(toks, i + 2) == Some("of") {
                             i + 3
@@ -665,10 +673,13 @@ fn is_negation(w: &str) -> bool {
 /// Yes/no polarity of an answer: `Some(true)` for yes, `Some(false)` for no, `None` when it
 /// says neither (a plain statement). A leading yes/no word decides; otherwise any negation.
 pub fn polarity(toks: &[Tok]) -> Option<bool> {
-    let first = toks.iter().find_map(|t| match t {
-        Tok::Word(w) => Some(w.as_str()),
-        _ => None,
-    })?;
+    let first = toks
+        .iter()
+        .find_map(|t| match t {
+            Tok::Word(w) => Some(w.as_str()),
+            _ => None,
+        })
+        .unwrap_or("");
     match first {
         "yes" | "yeah" | "yep" | "yup" | "correct" | "true" | "indeed" | "affirmative"
         | "certainly" | "absolutely" | "sure" => return Some(true),
@@ -727,6 +738,15 @@ const ATTRIBUTE: &[&str] = &[
     "closest", "farthest", "furthest", "first", "second", "third", "other", "same",
 ];
 
+/// Whether a word only qualifies an object (colour, size, position).
+pub fn is_attribute(w: &str) -> bool {
+    ATTRIBUTE.contains(&w)
+        || w == "off"
+        || crate::synth::catalog::PALETTE
+            .iter()
+            .any(|(name, _)| name.split([' ', '-']).any(|part| part == w))
+}
+
 fn singular(w: &str) -> &str {
     if w.len() > 3 && w.ends_with("ses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes") {
         &w[..w.len() - 2]
@@ -754,7 +774,7 @@ pub fn label_words(text: &str) -> Vec<String> {
     let words = content_words(text);
     let label: Vec<String> = words
         .iter()
-        .filter(|w| !ATTRIBUTE.contains(&w.as_str()))
+        .filter(|w| !is_attribute(w))
         .cloned()
         .collect();
     if label.is_empty() {
@@ -841,8 +861,8 @@ pub fn object_phrases(text: &str) -> Vec<String> {
                 let all_non = words
                     .iter()
                     .all(|w| NOT_OBJECTS.contains(&w.as_str()) || STOP.contains(&w.as_str()));
-                let first_non = NOT_OBJECTS.contains(&words[0].as_str())
-                    && !ATTRIBUTE.contains(&words[0].as_str());
+                let first_non =
+                    NOT_OBJECTS.contains(&words[0].as_str()) && !is_attribute(&words[0]);
                 if !all_non && !first_non && !out.contains(&phrase) {
                     out.push(phrase);
                 }
@@ -880,6 +900,16 @@ pub fn mention(toks: &[Tok], phrase: &[String]) -> Option<(usize, usize)> {
                 }
                 if score + 1 == phrase.len() {
                     break;
+                }
+            }
+        }
+    }
+    if best.is_none() {
+        // "the maroon one": a distinguishing word followed by "one"
+        for (i, t) in toks.iter().enumerate() {
+            if let (Tok::Word(w), Some(Tok::Word(next))) = (t, toks.get(i + 1)) {
+                if next == "one" && phrase[..phrase.len() - 1].iter().any(|m| m == w) {
+                    return Some((i + 1, 1));
                 }
             }
         }

@@ -116,7 +116,7 @@ pub fn extract_values(text: &str, family: Family, n: usize, question: &str) -> V
         .enumerate()
         .filter(|(i, t)| match t {
             Tok::Word(w) => {
-                matches!(w.as_str(), "therefore" | "thus" | "hence")
+                matches!(w.as_str(), "therefore" | "thus" | "hence" | "final")
                     || (w == "answer" && i > &0)
                     || (w == "so" && *i > 0)
             }
@@ -150,6 +150,46 @@ pub fn extract_values(text: &str, family: Family, n: usize, question: &str) -> V
     }
     qs.truncate(n);
     qs.iter().map(|q| q.metres(default)).collect()
+}
+
+/// How many values a reference answer gives: the numbers with a unit after the last
+/// final-answer marker (or in the whole text), less restatements of the question's values.
+fn reference_count(toks: &[Tok], question: &str) -> usize {
+    let qs = quantities(toks);
+    let marker = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            matches!(t, Tok::Word(w) if matches!(w.as_str(), "therefore" | "thus" | "hence" | "final" | "answer" | "so"))
+        })
+        .map(|(i, _)| i)
+        .next_back();
+    let tail: Vec<Quantity> = match marker {
+        Some(m) if qs.iter().any(|q| q.start > m && q.unit.is_some()) => {
+            qs.iter().copied().filter(|q| q.start > m).collect()
+        }
+        _ => qs,
+    };
+    let qv: Vec<f64> = quantities(&tokenize(question))
+        .iter()
+        .map(|q| q.metres(Unit::Metre))
+        .collect();
+    let with_unit: Vec<&Quantity> = tail.iter().filter(|q| q.unit.is_some()).collect();
+    if with_unit.is_empty() {
+        return tail.len();
+    }
+    let fresh = with_unit
+        .iter()
+        .filter(|q| {
+            let v = q.metres(Unit::Metre);
+            !qv.iter().any(|x| (x - v).abs() <= 1e-9 * x.abs().max(1.0))
+        })
+        .count();
+    if fresh > 0 {
+        fresh
+    } else {
+        with_unit.len()
+    }
 }
 
 /// Reference answer of an item: structured values where present, else parsed.
@@ -187,13 +227,7 @@ pub fn parse_truth(answer: &str, family: Family, question: &str) -> Option<Truth
             let n = if f == Family::Counting {
                 1
             } else {
-                let qs = quantities(&toks);
-                let with_unit = qs.iter().filter(|q| q.unit.is_some()).count();
-                if with_unit > 0 {
-                    with_unit
-                } else {
-                    qs.len()
-                }
+                reference_count(&toks, question)
             };
             let v = extract_values(answer, f, n, question);
             (!v.is_empty()).then_some(Truth::Values(v))
