@@ -11,8 +11,8 @@ use proptest::prelude::*;
 fn item(case: &serde_json::Value) -> BenchItem {
     let raw_type = case["type"].as_str().unwrap().to_string();
     let family = family_of_type(&raw_type).expect("known type");
-    let structured = (case.get("values_si").is_some() || case.get("answer_key").is_some())
-        .then(|| Structured {
+    let structured =
+        (case.get("values_si").is_some() || case.get("answer_key").is_some()).then(|| Structured {
             values_si: case
                 .get("values_si")
                 .and_then(|v| v.as_array())

@@ -149,7 +149,14 @@ fn jsonl_bench_truth_perturbed_and_empty_predictions() {
     assert_eq!(items.len(), qa.len());
     for (k, it) in items.iter().enumerate() {
         assert_eq!(it["index"], k);
-        for key in ["family", "type", "gt_values", "pred_values", "success", "status"] {
+        for key in [
+            "family",
+            "type",
+            "gt_values",
+            "pred_values",
+            "success",
+            "status",
+        ] {
             assert!(it.get(key).is_some(), "{key} missing in {it}");
         }
         assert_eq!(it["success"], true, "{it}");
@@ -157,14 +164,23 @@ fn jsonl_bench_truth_perturbed_and_empty_predictions() {
 
     // x1.2: every quantitative prediction succeeds; x1.3: every one fails at 1.25 and
     // succeeds at 1.25^2.
-    for (factor, want) in [(1.2, 100.0), (1.3, 0.0), (1.0 / 1.2, 100.0), (1.0 / 1.3, 0.0)] {
+    for (factor, want) in [
+        (1.2, 100.0),
+        (1.3, 0.0),
+        (1.0 / 1.2, 100.0),
+        (1.0 / 1.3, 0.0),
+    ] {
         write_lines(&pred, &predictions(qa, Some(factor)));
         let report = eval_json(&["--bench", bench, "--pred", pred_s]);
         for f in report["families"].as_array().unwrap() {
             let name = f["family"].as_str().unwrap();
             if QUANTITATIVE.contains(&name) {
                 assert_eq!(f["success"].as_f64(), Some(want), "{name} x{factor}");
-                assert_eq!(f["success_1_25_sq"].as_f64(), Some(100.0), "{name} x{factor}");
+                assert_eq!(
+                    f["success_1_25_sq"].as_f64(),
+                    Some(100.0),
+                    "{name} x{factor}"
+                );
             } else {
                 assert_eq!(f["success"].as_f64(), Some(100.0), "{name}");
             }
@@ -242,7 +258,13 @@ fn bad_input_names_file_and_line() {
     assert!(err.contains("p.jsonl:2"), "{err}");
     let out = msmu(&["eval", "--pred", "/nonexistent/p.jsonl"]);
     assert!(!out.status.success());
-    let out = msmu(&["eval", "--bench", "/nonexistent", "--pred", pred.to_str().unwrap()]);
+    let out = msmu(&[
+        "eval",
+        "--bench",
+        "/nonexistent",
+        "--pred",
+        pred.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     // Without --bench every line needs `gt`.
     std::fs::write(&pred, "{\"question\": \"q\", \"pred\": \"1 m\"}\n").unwrap();
@@ -310,12 +332,20 @@ fn write_parquet(path: &Path, batch: &RecordBatch) {
 /// The fixture QA grouped into shard rows of `per_row` QA.
 fn shard_batch(qa: &[Value], per_row: usize) -> (RecordBatch, Vec<String>) {
     let rows: Vec<&[Value]> = qa.chunks(per_row).collect();
-    let ids: Vec<String> = (0..rows.len()).map(|r| format!("scene0900_00/{r}")).collect();
+    let ids: Vec<String> = (0..rows.len())
+        .map(|r| format!("scene0900_00/{r}"))
+        .collect();
     let s = |q: &Value, k: &str| q[k].as_str().map(str::to_string);
     let flat: Vec<&Value> = qa.iter().collect();
     let vals: Vec<f64> = flat
         .iter()
-        .flat_map(|q| q["values_si"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .flat_map(|q| {
+            q["values_si"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+        })
         .collect();
     let val_lens: Vec<usize> = flat
         .iter()
@@ -323,7 +353,13 @@ fn shard_batch(qa: &[Value], per_row: usize) -> (RecordBatch, Vec<String>) {
         .collect();
     let inst: Vec<i64> = flat
         .iter()
-        .flat_map(|q| q["instance_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()))
+        .flat_map(|q| {
+            q["instance_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+        })
         .collect();
     let inst_lens: Vec<usize> = flat
         .iter()
@@ -357,7 +393,10 @@ fn shard_batch(qa: &[Value], per_row: usize) -> (RecordBatch, Vec<String>) {
         ("answer_key", col("answer_key")),
     ];
     let qa_struct: ArrayRef = Arc::new(StructArray::from(
-        parts.iter().map(|(n, a)| (f(n, a), a.clone())).collect::<Vec<_>>(),
+        parts
+            .iter()
+            .map(|(n, a)| (f(n, a), a.clone()))
+            .collect::<Vec<_>>(),
     ));
     let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
     let turns: Vec<Vec<(String, String)>> = rows
@@ -386,7 +425,10 @@ fn shard_batch(qa: &[Value], per_row: usize) -> (RecordBatch, Vec<String>) {
         ("scene_id", strings(vec![Some("scene0900_00".into()); n])),
         ("source", strings(vec![Some("scannet".into()); n])),
         ("split", strings(vec![Some("test".into()); n])),
-        ("frame_id", strings((0..n).map(|r| Some(r.to_string())).collect())),
+        (
+            "frame_id",
+            strings((0..n).map(|r| Some(r.to_string())).collect()),
+        ),
         ("image", image_column(n)),
         ("depth", image_column(n)),
         ("qa", list_of(qa_struct, &lens)),
@@ -423,7 +465,9 @@ fn parquet_shard_and_sdvlm_export_are_read() {
 
     // sdvlm export: one row per QA, JSON conversations, structured columns.
     let n = qa.len();
-    let sid: Vec<Option<String>> = (0..n).map(|i| Some(format!("{}#{}", ids[i / 5], i % 5))).collect();
+    let sid: Vec<Option<String>> = (0..n)
+        .map(|i| Some(format!("{}#{}", ids[i / 5], i % 5)))
+        .collect();
     let conv: Vec<Option<String>> = qa
         .iter()
         .map(|q| {
@@ -438,19 +482,40 @@ fn parquet_shard_and_sdvlm_export_are_read() {
         .collect();
     let vals: Vec<f64> = qa
         .iter()
-        .flat_map(|q| q["values_si"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .flat_map(|q| {
+            q["values_si"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+        })
         .collect();
-    let lens: Vec<usize> = qa.iter().map(|q| q["values_si"].as_array().unwrap().len()).collect();
-    let s = |k: &str| strings(qa.iter().map(|q| q[k].as_str().map(str::to_string)).collect());
+    let lens: Vec<usize> = qa
+        .iter()
+        .map(|q| q["values_si"].as_array().unwrap().len())
+        .collect();
+    let s = |k: &str| {
+        strings(
+            qa.iter()
+                .map(|q| q[k].as_str().map(str::to_string))
+                .collect(),
+        )
+    };
     let b = batch(vec![
         ("id", strings(sid)),
-        ("image_base64", strings(vec![Some("iVBORw0KGgo=".into()); n])),
+        (
+            "image_base64",
+            strings(vec![Some("iVBORw0KGgo=".into()); n]),
+        ),
         ("image_size", strings(vec![Some("[640, 480]".into()); n])),
         ("image_mode", strings(vec![Some("RGB".into()); n])),
         ("conversations", strings(conv)),
         ("type", s("raw_type")),
         ("family", s("family")),
-        ("values_si", list_of(Arc::new(Float64Array::from(vals)), &lens)),
+        (
+            "values_si",
+            list_of(Arc::new(Float64Array::from(vals)), &lens),
+        ),
         ("unit", s("unit")),
         ("answer_key", s("answer_key")),
     ]);
@@ -467,7 +532,11 @@ fn parquet_shard_and_sdvlm_export_are_read() {
 
 /// Python `repr` of a string (single quotes unless the text has one and no double quote).
 fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::from(quote);
     for c in s.chars() {
         match c {
@@ -504,7 +573,11 @@ fn official_arrow_ipc_with_python_literal_conversations() {
         ("conversations", strings(conv)),
         (
             "type",
-            strings(qa.iter().map(|q| q["raw_type"].as_str().map(str::to_string)).collect()),
+            strings(
+                qa.iter()
+                    .map(|q| q["raw_type"].as_str().map(str::to_string))
+                    .collect(),
+            ),
         ),
     ]);
     let preds: Vec<Value> = predictions(qa, Some(1.2));

@@ -202,7 +202,10 @@ fn f64s(a: &dyn Array) -> Vec<f64> {
     match a.data_type() {
         DataType::Float64 => {
             let p = a.as_primitive::<Float64Type>();
-            (0..n).filter(|&i| p.is_valid(i)).map(|i| p.value(i)).collect()
+            (0..n)
+                .filter(|&i| p.is_valid(i))
+                .map(|i| p.value(i))
+                .collect()
         }
         DataType::Float32 => {
             let p = a.as_primitive::<Float32Type>();
@@ -342,7 +345,9 @@ fn row_items(row: RawRow, row_index: usize, origin: &str) -> anyhow::Result<Vec<
                 question: normalize_question(&q.question),
                 answer: q.answer,
                 family,
-                raw_type: q.raw_type.unwrap_or_else(|| family.raw_types()[0].to_string()),
+                raw_type: q
+                    .raw_type
+                    .unwrap_or_else(|| family.raw_types()[0].to_string()),
                 structured: Some(Structured {
                     values_si: q.values_si,
                     unit: q.unit,
@@ -431,7 +436,10 @@ pub fn py_literal(text: &str) -> Result<Value, String> {
     let v = p.value()?;
     p.ws();
     if p.i != chars.len() {
-        return Err(format!("Python literal: trailing text at character {}", p.i));
+        return Err(format!(
+            "Python literal: trailing text at character {}",
+            p.i
+        ));
     }
     Ok(v)
 }
@@ -535,7 +543,8 @@ impl Py<'_> {
     fn string(&mut self) -> Result<Value, String> {
         let quote = self.c[self.i];
         // triple quotes
-        let triple = self.c.get(self.i + 1) == Some(&quote) && self.c.get(self.i + 2) == Some(&quote);
+        let triple =
+            self.c.get(self.i + 1) == Some(&quote) && self.c.get(self.i + 2) == Some(&quote);
         self.i += if triple { 3 } else { 1 };
         let mut s = String::new();
         loop {
@@ -572,9 +581,7 @@ impl Py<'_> {
                             _ => 8,
                         };
                         let hex: String = self.c.iter().skip(self.i + 1).take(n).collect();
-                        let code = u32::from_str_radix(&hex, 16)
-                            .ok()
-                            .and_then(char::from_u32);
+                        let code = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
                         match code {
                             Some(ch) if hex.len() == n => s.push(ch),
                             _ => return self.err("bad \\x/\\u escape"),
@@ -604,7 +611,13 @@ fn jstr(v: &Value, key: &str) -> Option<String> {
 }
 
 fn jf64s(v: &Value, key: &str) -> Option<Vec<f64>> {
-    Some(v.get(key)?.as_array()?.iter().filter_map(Value::as_f64).collect())
+    Some(
+        v.get(key)?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect(),
+    )
 }
 
 fn read_jsonl_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
@@ -665,11 +678,13 @@ fn read_jsonl_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
             })?;
             let raw_type = jstr(&v, "raw_type").or_else(|| jstr(&v, "type"));
             let family = family_of(jstr(&v, "family").as_deref(), raw_type.as_deref(), &origin)?;
-            let structured = (v.get("values_si").is_some() || v.get("answer_key").is_some())
-                .then(|| Structured {
-                    values_si: jf64s(&v, "values_si").unwrap_or_default(),
-                    unit: jstr(&v, "unit").unwrap_or_default(),
-                    answer_key: jstr(&v, "answer_key"),
+            let structured =
+                (v.get("values_si").is_some() || v.get("answer_key").is_some()).then(|| {
+                    Structured {
+                        values_si: jf64s(&v, "values_si").unwrap_or_default(),
+                        unit: jstr(&v, "unit").unwrap_or_default(),
+                        answer_key: jstr(&v, "answer_key"),
+                    }
                 });
             items.push(BenchItem {
                 id: jstr(&v, "id"),
@@ -698,7 +713,10 @@ pub struct Predictions {
 /// inference output (a `{"model": ...}` header, then `question`, `pred`, `gt`, `type`).
 pub fn read_predictions(path: &Path) -> anyhow::Result<Predictions> {
     let file = File::open(path).with_context(|| {
-        format!("opening predictions {} (pass --pred FILE.jsonl)", path.display())
+        format!(
+            "opening predictions {} (pass --pred FILE.jsonl)",
+            path.display()
+        )
     })?;
     let mut out = Predictions::default();
     for (n, line) in BufReader::new(file).lines().enumerate() {

@@ -37,7 +37,9 @@ pub fn family_of_type(raw: &str) -> Option<Family> {
         "distance" | "absolute_distance" => Family::AbsoluteDistance,
         "taller_two_object" | "tall_three_objects" | "taller_two_objects" | "scale_compare"
         | "scale_comparison" => Family::ScaleComparison,
-        "refer_two_objects" | "refer_three_objects" | "refer_obj_estimation"
+        "refer_two_objects"
+        | "refer_three_objects"
+        | "refer_obj_estimation"
         | "reference_estimation" => Family::ReferenceEstimation,
         _ => return None,
     })

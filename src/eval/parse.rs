@@ -98,7 +98,11 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
                 }
                 i += 1;
             }
-            let s = if s.starts_with('.') { format!("0{s}") } else { s };
+            let s = if s.starts_with('.') {
+                format!("0{s}")
+            } else {
+                s
+            };
             if let Ok(v) = s.parse() {
                 out.push(Tok::Num(v));
             }
@@ -530,7 +534,12 @@ pub fn quantities(toks: &[Tok]) -> Vec<Quantity> {
                     };
                     let same = q.unit.is_none() || ub.is_none() || q.unit == ub;
                     let ua = q.unit.or(ub);
-                    if same && b.value > q.value && ub.is_some() || same && ua.is_none() && b.value > q.value && word_at(toks, j) == Some("to") {
+                    if same && b.value > q.value && ub.is_some()
+                        || same
+                            && ua.is_none()
+                            && b.value > q.value
+                            && word_at(toks, j) == Some("to")
+                    {
                         let unit = ub.or(q.unit);
                         raw.push(Quantity {
                             value: (q.value + b.value) / 2.0,
@@ -581,7 +590,10 @@ pub fn quantities(toks: &[Tok]) -> Vec<Quantity> {
         if raw[k].unit.is_none() && k + 1 < raw.len() {
             let next = raw[k + 1];
             let gap = &toks[raw[k].end..next.start];
-            if next.unit.is_some() && !gap.is_empty() && gap.len() <= 2 && gap.iter().all(is_connector)
+            if next.unit.is_some()
+                && !gap.is_empty()
+                && gap.len() <= 2
+                && gap.iter().all(is_connector)
             {
                 raw[k].unit = next.unit;
             }
@@ -606,7 +618,11 @@ pub fn coordinates(toks: &[Tok]) -> Vec<(f64, f64)> {
             if let Some((x, px, j)) = num(i + 1) {
                 if sym_at(toks, j) == Some(',') {
                     if let Some((y, py, k)) = num(j + 1) {
-                        let (x, y) = if px || py { (x / 100.0, y / 100.0) } else { (x, y) };
+                        let (x, y) = if px || py {
+                            (x / 100.0, y / 100.0)
+                        } else {
+                            (x, y)
+                        };
                         out.push((x, y));
                         i = k;
                         continue;
@@ -719,23 +735,128 @@ pub fn is_refusal(text: &str) -> bool {
 
 /// Words that are never part of an object's label.
 const STOP: &[&str] = &[
-    "the", "a", "an", "this", "that", "these", "those", "its", "it", "is", "are", "of", "to",
-    "in", "on", "at", "and", "or", "one", "object", "thing", "item", "image", "picture", "view",
-    "photo", "scene", "there", "which", "what", "be", "i", "see", "can", "sits", "located",
-    "position", "point", "than", "more", "further", "farther", "located", "appears", "seen",
-    "about", "roughly", "approximately", "around", "near", "by", "with", "from",
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "these",
+    "those",
+    "its",
+    "it",
+    "is",
+    "are",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "and",
+    "or",
+    "one",
+    "object",
+    "thing",
+    "item",
+    "image",
+    "picture",
+    "view",
+    "photo",
+    "scene",
+    "there",
+    "which",
+    "what",
+    "be",
+    "i",
+    "see",
+    "can",
+    "sits",
+    "located",
+    "position",
+    "point",
+    "than",
+    "more",
+    "further",
+    "farther",
+    "located",
+    "appears",
+    "seen",
+    "about",
+    "roughly",
+    "approximately",
+    "around",
+    "near",
+    "by",
+    "with",
+    "from",
 ];
 
 /// Attribute words: an object's label without them still names it (`the white chair` ->
 /// `chair`).
 const ATTRIBUTE: &[&str] = &[
-    "white", "black", "brown", "gray", "grey", "red", "blue", "green", "yellow", "orange",
-    "pink", "purple", "beige", "silver", "golden", "gold", "dark", "light", "wooden", "wood",
-    "metal", "metallic", "glass", "plastic", "leather", "fabric", "big", "bigger", "biggest",
-    "large", "larger", "largest", "small", "smaller", "smallest", "tall", "taller", "tallest",
-    "short", "shorter", "shortest", "leftmost", "rightmost", "left", "right", "front", "back",
-    "rear", "upper", "lower", "top", "bottom", "middle", "center", "centre", "nearest",
-    "closest", "farthest", "furthest", "first", "second", "third", "other", "same",
+    "white",
+    "black",
+    "brown",
+    "gray",
+    "grey",
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "orange",
+    "pink",
+    "purple",
+    "beige",
+    "silver",
+    "golden",
+    "gold",
+    "dark",
+    "light",
+    "wooden",
+    "wood",
+    "metal",
+    "metallic",
+    "glass",
+    "plastic",
+    "leather",
+    "fabric",
+    "big",
+    "bigger",
+    "biggest",
+    "large",
+    "larger",
+    "largest",
+    "small",
+    "smaller",
+    "smallest",
+    "tall",
+    "taller",
+    "tallest",
+    "short",
+    "shorter",
+    "shortest",
+    "leftmost",
+    "rightmost",
+    "left",
+    "right",
+    "front",
+    "back",
+    "rear",
+    "upper",
+    "lower",
+    "top",
+    "bottom",
+    "middle",
+    "center",
+    "centre",
+    "nearest",
+    "closest",
+    "farthest",
+    "furthest",
+    "first",
+    "second",
+    "third",
+    "other",
+    "same",
 ];
 
 /// Whether a word only qualifies an object (colour, size, position).
@@ -748,7 +869,11 @@ pub fn is_attribute(w: &str) -> bool {
 }
 
 fn singular(w: &str) -> &str {
-    if w.len() > 3 && w.ends_with("ses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes") {
+    if w.len() > 3 && w.ends_with("ses")
+        || w.ends_with("xes")
+        || w.ends_with("ches")
+        || w.ends_with("shes")
+    {
         &w[..w.len() - 2]
     } else if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
         &w[..w.len() - 1]
@@ -772,11 +897,7 @@ pub fn content_words(text: &str) -> Vec<String> {
 /// `[chair]`); the content words if that leaves nothing.
 pub fn label_words(text: &str) -> Vec<String> {
     let words = content_words(text);
-    let label: Vec<String> = words
-        .iter()
-        .filter(|w| !is_attribute(w))
-        .cloned()
-        .collect();
+    let label: Vec<String> = words.iter().filter(|w| !is_attribute(w)).cloned().collect();
     if label.is_empty() {
         words
     } else {
@@ -825,14 +946,75 @@ fn ends_phrase(w: &str) -> bool {
 
 /// Phrases that start with `the` and are not objects (`the camera`, `the left`, `the tallest`).
 const NOT_OBJECTS: &[&str] = &[
-    "camera", "viewer", "image", "picture", "view", "photo", "scene", "left", "right", "front",
-    "back", "center", "centre", "middle", "tallest", "shortest", "highest", "lowest",
-    "biggest", "largest", "smallest", "widest", "longest", "narrowest", "closest", "nearest",
-    "farthest", "furthest", "taller", "shorter", "higher", "lower", "bigger", "larger",
-    "smaller", "wider", "longer", "closer", "nearer", "farther", "further", "one", "three",
-    "two", "other", "same", "height", "width", "length", "size", "distance", "dimension",
-    "dimensions", "floor", "ceiling", "wall", "room", "answer", "reference", "ratio", "gap",
-    "centers", "centre", "closest surfaces", "side", "viewer's", "first", "second", "it",
+    "camera",
+    "viewer",
+    "image",
+    "picture",
+    "view",
+    "photo",
+    "scene",
+    "left",
+    "right",
+    "front",
+    "back",
+    "center",
+    "centre",
+    "middle",
+    "tallest",
+    "shortest",
+    "highest",
+    "lowest",
+    "biggest",
+    "largest",
+    "smallest",
+    "widest",
+    "longest",
+    "narrowest",
+    "closest",
+    "nearest",
+    "farthest",
+    "furthest",
+    "taller",
+    "shorter",
+    "higher",
+    "lower",
+    "bigger",
+    "larger",
+    "smaller",
+    "wider",
+    "longer",
+    "closer",
+    "nearer",
+    "farther",
+    "further",
+    "one",
+    "three",
+    "two",
+    "other",
+    "same",
+    "height",
+    "width",
+    "length",
+    "size",
+    "distance",
+    "dimension",
+    "dimensions",
+    "floor",
+    "ceiling",
+    "wall",
+    "room",
+    "answer",
+    "reference",
+    "ratio",
+    "gap",
+    "centers",
+    "centre",
+    "closest surfaces",
+    "side",
+    "viewer's",
+    "first",
+    "second",
+    "it",
 ];
 
 /// Object phrases of a question: spans starting with `the` (also `a`/`an` after `or`/`and`)
@@ -1032,7 +1214,10 @@ mod tests {
 
     #[test]
     fn coordinates_and_polarity() {
-        assert_eq!(coordinates(&tokenize("at (0.45, 0.62).")), vec![(0.45, 0.62)]);
+        assert_eq!(
+            coordinates(&tokenize("at (0.45, 0.62).")),
+            vec![(0.45, 0.62)]
+        );
         assert_eq!(coordinates(&tokenize("[0.1,0.2]")), vec![(0.1, 0.2)]);
         assert_eq!(coordinates(&tokenize("x = 0.3, y = 0.4")), vec![(0.3, 0.4)]);
         assert_eq!(coordinates(&tokenize("(45%, 62%)")), vec![(0.45, 0.62)]);

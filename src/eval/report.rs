@@ -111,8 +111,7 @@ pub fn evaluate(bench: &[BenchItem], preds: &[Prediction], by_index: bool) -> Ev
         let found = if by_index {
             (index < bench.len()).then_some(index)
         } else {
-            p.id
-                .as_deref()
+            p.id.as_deref()
                 .and_then(|id| by_id.get(id).copied())
                 .or_else(|| {
                     let queue = by_q.get_mut(p.question.as_deref()?)?;
@@ -203,7 +202,10 @@ impl Evaluation {
     }
 
     pub fn unmatched(&self) -> Vec<&ItemResult> {
-        self.items.iter().filter(|r| r.status == "unmatched").collect()
+        self.items
+            .iter()
+            .filter(|r| r.status == "unmatched")
+            .collect()
     }
 
     pub fn unparseable(&self) -> Vec<&ItemResult> {
@@ -360,15 +362,18 @@ impl Evaluation {
                     "- #{} (line {}) {}: {:?}",
                     r.index,
                     r.line,
-                    r.id
-                        .clone()
+                    r.id.clone()
                         .or_else(|| r.question.as_deref().map(clip))
                         .unwrap_or_default(),
                     clip(&r.pred)
                 );
             }
             if rows.len() > 50 {
-                let _ = writeln!(s, "- ... {} more (see --json or --per-item)", rows.len() - 50);
+                let _ = writeln!(
+                    s,
+                    "- ... {} more (see --json or --per-item)",
+                    rows.len() - 50
+                );
             }
         };
         list(&mut s, "Unparseable predictions", &self.unparseable());

@@ -196,7 +196,11 @@ fn reference_count(toks: &[Tok], question: &str) -> usize {
 pub fn truth(item: &BenchItem) -> Option<Truth> {
     let family = item.family;
     if let Some(s) = &item.structured {
-        let key = s.answer_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
+        let key = s
+            .answer_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty());
         match family {
             Family::Existence => {
                 return Some(Truth::YesNo(matches!(key, Some("yes") | Some("present"))));
@@ -367,7 +371,12 @@ pub fn judge(item: &BenchItem, pred: &str) -> Verdict {
                 v.status = ParseStatus::Partial;
             } else {
                 let n = gt.len() as f64;
-                let delta = gt.iter().zip(&p).map(|(g, x)| delta_of(*x, *g)).sum::<f64>() / n;
+                let delta = gt
+                    .iter()
+                    .zip(&p)
+                    .map(|(g, x)| delta_of(*x, *g))
+                    .sum::<f64>()
+                    / n;
                 let rel = gt
                     .iter()
                     .zip(&p)
