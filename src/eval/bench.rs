@@ -432,7 +432,11 @@ fn turns_of_json(v: &Value) -> Option<Vec<(String, String)>> {
 /// numbers, `True`/`False`/`None`) into JSON.
 pub fn py_literal(text: &str) -> Result<Value, String> {
     let chars: Vec<char> = text.chars().collect();
-    let mut p = Py { c: &chars, i: 0 };
+    let mut p = Py {
+        c: &chars,
+        i: 0,
+        depth: 0,
+    };
     let v = p.value()?;
     p.ws();
     if p.i != chars.len() {
@@ -447,6 +451,7 @@ pub fn py_literal(text: &str) -> Result<Value, String> {
 struct Py<'a> {
     c: &'a [char],
     i: usize,
+    depth: usize,
 }
 
 impl Py<'_> {
@@ -466,14 +471,17 @@ impl Py<'_> {
             return self.err("unexpected end");
         };
         match c {
+            '[' | '(' | '{' if self.depth >= 64 => self.err("nesting deeper than 64"),
             '[' | '(' => {
                 let close = if c == '[' { ']' } else { ')' };
                 self.i += 1;
+                self.depth += 1;
                 let mut out = Vec::new();
                 loop {
                     self.ws();
                     if self.c.get(self.i) == Some(&close) {
                         self.i += 1;
+                        self.depth -= 1;
                         return Ok(Value::Array(out));
                     }
                     out.push(self.value()?);
@@ -487,11 +495,13 @@ impl Py<'_> {
             }
             '{' => {
                 self.i += 1;
+                self.depth += 1;
                 let mut out = serde_json::Map::new();
                 loop {
                     self.ws();
                     if self.c.get(self.i) == Some(&'}') {
                         self.i += 1;
+                        self.depth -= 1;
                         return Ok(Value::Object(out));
                     }
                     let key = match self.value()? {
@@ -804,5 +814,6 @@ mod tests {
         assert_eq!(parse_conversation_text(json).unwrap()[1].1, "a");
         assert!(parse_conversation_text("[{'from': 'human'").is_err());
         assert!(py_literal("[1, 2,, 3]").is_err());
+        assert!(py_literal(&"[".repeat(100_000)).is_err());
     }
 }

@@ -869,10 +869,9 @@ pub fn is_attribute(w: &str) -> bool {
 }
 
 fn singular(w: &str) -> &str {
-    if w.len() > 3 && w.ends_with("ses")
-        || w.ends_with("xes")
-        || w.ends_with("ches")
-        || w.ends_with("shes")
+    if ["sses", "xes", "ches", "shes"]
+        .iter()
+        .any(|e| w.ends_with(e))
     {
         &w[..w.len() - 2]
     } else if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
