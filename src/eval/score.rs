@@ -149,7 +149,52 @@ pub fn extract_values(text: &str, family: Family, n: usize, question: &str) -> V
         }
     }
     qs.truncate(n);
+    if n == 3 {
+        reorder_lwh(&toks, &mut qs);
+    }
     qs.iter().map(|q| q.metres(default)).collect()
+}
+
+/// Puts three labelled values (`height 0.75 m, length 1.2 m, width 0.6 m`, `1.2 m long`)
+/// in length, width, height order; unlabelled or ambiguous answers keep their order.
+fn reorder_lwh(toks: &[Tok], qs: &mut [Quantity]) {
+    let slot = |w: &str| match w {
+        "length" | "long" | "l" | "depth" | "deep" => Some(0),
+        "width" | "wide" | "w" => Some(1),
+        "height" | "tall" | "high" | "h" => Some(2),
+        _ => None,
+    };
+    let mut slots = Vec::with_capacity(3);
+    for q in qs.iter() {
+        let before = toks[q.start.saturating_sub(3)..q.start]
+            .iter()
+            .rev()
+            .find_map(|t| match t {
+                Tok::Word(w) => slot(w),
+                _ => None,
+            });
+        let after = match toks.get(q.end) {
+            Some(Tok::Word(w)) => slot(w),
+            _ => None,
+        };
+        slots.push(after.or(before));
+    }
+    let mut seen = [false; 3];
+    for s in &slots {
+        match s {
+            Some(k) if !seen[*k] => seen[*k] = true,
+            _ => return,
+        }
+    }
+    let mut sorted: Vec<(usize, Quantity)> = slots
+        .iter()
+        .zip(qs.iter())
+        .map(|(s, q)| (s.unwrap_or(0), *q))
+        .collect();
+    sorted.sort_by_key(|(s, _)| *s);
+    for (dst, (_, q)) in qs.iter_mut().zip(sorted) {
+        *dst = q;
+    }
 }
 
 /// How many values a reference answer gives: the numbers with a unit after the last
