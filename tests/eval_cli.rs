@@ -608,4 +608,40 @@ fn official_arrow_ipc_with_python_literal_conversations() {
             assert_eq!(s, 100.0, "{format} {f}: {report}");
         }
     }
+
+    // The official Parquet form with `conversations` as a list of {from, value} structs.
+    let turns: Vec<Vec<(String, String)>> = qa
+        .iter()
+        .map(|q| {
+            vec![
+                (
+                    "human".to_string(),
+                    format!("<image>\n{}", q["question"].as_str().unwrap()),
+                ),
+                ("gpt".to_string(), q["answer"].as_str().unwrap().to_string()),
+            ]
+        })
+        .collect();
+    let b = batch(vec![
+        ("image", image_column(n)),
+        ("conversations", turns_column(&turns)),
+        (
+            "type",
+            strings(
+                qa.iter()
+                    .map(|q| q["raw_type"].as_str().map(str::to_string))
+                    .collect(),
+            ),
+        ),
+    ]);
+    let path = dir.path().join("test.parquet");
+    write_parquet(&path, &b);
+    let report = eval_json(&[
+        "--bench",
+        path.to_str().unwrap(),
+        "--pred",
+        pred.to_str().unwrap(),
+    ]);
+    assert_eq!(report["bench_items"], n);
+    assert_eq!(report["average"].as_f64(), Some(100.0), "{report}");
 }
