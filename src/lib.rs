@@ -15,6 +15,7 @@ pub mod build;
 pub mod cli;
 pub mod dataset;
 pub mod error;
+pub mod eval;
 pub mod geom;
 pub mod io;
 pub mod qa;

@@ -2,6 +2,7 @@
 //! lives in its own file with its arguments and its `run` function.
 
 pub mod build;
+pub mod eval;
 pub mod inspect;
 pub mod progress;
 pub mod qa;
@@ -44,6 +45,8 @@ pub enum Command {
     Qa(qa::QaArgs),
     /// Build the dataset (Parquet shards + manifest) from scene roots or the bundled fixtures.
     Build(build::BuildArgs),
+    /// Score predictions on an MSMU-style bench without an LLM judge.
+    Eval(eval::EvalArgs),
 }
 
 /// Entry point used by `main.rs`: every error is printed once here.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Qa(args) => qa::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(code) => code,

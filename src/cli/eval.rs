@@ -1,0 +1,76 @@
+//! `msmu eval`: scores predictions on an MSMU-style bench without an LLM judge (unit-aware
+//! answer parsing, structured ground truth, the official success criteria).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::eval::bench::{items_from_predictions, read_bench, read_predictions};
+use crate::eval::report::evaluate;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1 --json > bench.jsonl\n  \
+msmu eval --bench bench.jsonl --pred preds.jsonl\n  \
+msmu eval --bench out/shards/test --pred preds.jsonl --by-type --per-item items.jsonl\n  \
+msmu eval --bench msmu_test/data-00000-of-00001.arrow --pred preds.jsonl --json\n  \
+msmu eval --pred official_inference_output.jsonl   (reference answers from `gt`)\n\n\
+Predictions: one JSON object per line with `pred` and `id` (`{row id}#{qa index}`) or \
+`question`; the official inference output (header line {\"model\": ...}, then question, pred, \
+gt, type) is accepted as is.")]
+pub struct EvalArgs {
+    /// Bench: an msmu test shard folder or file (.parquet), the sdvlm export, the official MSMU
+    /// test split (.parquet or HF .arrow), or `msmu qa --json` lines (.jsonl). Optional when
+    /// every prediction carries `gt` and `type`.
+    #[arg(long)]
+    pub bench: Option<PathBuf>,
+    /// Predictions, JSONL.
+    #[arg(long)]
+    pub pred: PathBuf,
+    /// Print the report as JSON instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also report per raw type.
+    #[arg(long)]
+    pub by_type: bool,
+    /// Write one JSON line per prediction (input order) to this file.
+    #[arg(long)]
+    pub per_item: Option<PathBuf>,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let preds = read_predictions(&args.pred)?;
+    let (bench, by_index) = match &args.bench {
+        Some(path) => (read_bench(path)?, false),
+        None => (items_from_predictions(&preds, &args.pred)?, true),
+    };
+    let mut eval = evaluate(&bench, &preds.items, by_index);
+    eval.model = preds.model.clone();
+    if let Some(path) = &args.per_item {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating --per-item file {}", path.display()))?,
+        );
+        for r in &eval.items {
+            writeln!(out, "{}", serde_json::to_string(r)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        out.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&eval.to_json(args.by_type))?
+    } else {
+        eval.to_markdown(args.by_type)
+    };
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    if let Err(e) = writeln!(lock, "{}", text.trim_end()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
