@@ -334,3 +334,46 @@ fn shard_partitions_the_scenes() {
     let bad = msmu(&["build", "--out", s(&dir.path().join("x")), "--shard", "2/2"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("0 <= K < N"));
 }
+
+/// `msmu eval` on the test split of a real build: ground-truth answers score 100 %, empty
+/// answers 0 %.
+#[test]
+fn eval_scores_a_built_bench() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    ok(&[
+        "build",
+        "--out",
+        s(&out),
+        "--split",
+        "test",
+        "--frame-stride",
+        "2",
+    ]);
+    let mut truth = String::new();
+    let mut empty = String::new();
+    for shard in list_shards(&out).unwrap() {
+        for row in read_shard(&shard).unwrap() {
+            for (k, qa) in row.qa.iter().enumerate() {
+                let id = format!("{}#{k}", row.id);
+                truth += &serde_json::json!({"id": id, "pred": qa.answer}).to_string();
+                truth.push('\n');
+                empty += &serde_json::json!({"id": id, "pred": ""}).to_string();
+                empty.push('\n');
+            }
+        }
+    }
+    for (preds, expected) in [(truth, 100.0), (empty, 0.0)] {
+        let path = dir.path().join("preds.jsonl");
+        std::fs::write(&path, preds).unwrap();
+        let result = msmu(&["eval", "--bench", s(&out), "--pred", s(&path), "--json"]);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+        assert_eq!(report["average"].as_f64(), Some(expected), "{report}");
+        assert!(report["bench_items"].as_u64().unwrap() > 50);
+    }
+}

@@ -47,6 +47,31 @@ struct RawRow {
 /// Reads every bench item of a file or folder (`*.parquet`, `*.arrow`, `*.ipc`, `*.feather`,
 /// `*.jsonl`, `*.json`, sorted by name).
 pub fn read_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
+    // An `msmu build` output or `hf` export: the test shards under data/ (all shards when the
+    // build has no test split, e.g. `msmu build --split test`).
+    if path.is_dir() && path.join("data").is_dir() {
+        let shards = crate::dataset::shard::list_shards(path)?;
+        let test: Vec<PathBuf> = shards
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("test-"))
+            })
+            .cloned()
+            .collect();
+        let files = if test.is_empty() { shards } else { test };
+        if files.is_empty() {
+            bail!("{}/data holds no .parquet shard", path.display());
+        }
+        let mut items = Vec::new();
+        for file in &files {
+            items.extend(
+                read_parquet(file)
+                    .with_context(|| format!("reading bench file {}", file.display()))?,
+            );
+        }
+        return Ok(items);
+    }
     let files = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("reading bench folder {}", path.display()))?
