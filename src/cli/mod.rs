@@ -2,11 +2,15 @@
 //! lives in its own file with its arguments and its `run` function.
 
 pub mod build;
+pub mod export;
 pub mod inspect;
+pub mod merge;
 pub mod progress;
 pub mod qa;
 pub mod render;
+pub mod stats;
 pub mod synth;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -28,7 +32,8 @@ Logging: set RUST_LOG (e.g. RUST_LOG=msmu=debug).",
 msmu synth --out /tmp/scenes --scenes 3 --layout scannet\n  \
 msmu inspect fixtures/scannet/scans/scene0900_00 --json\n  \
 msmu render fixtures/scannet/scans/scene0900_00 --frame 0 --out /tmp/view\n  \
-msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1"
+msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1\n  \
+msmu build --out out/dataset && msmu validate out/dataset && msmu stats out/dataset"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,6 +49,14 @@ pub enum Command {
     Qa(qa::QaArgs),
     /// Build the dataset (Parquet shards + manifest) from scene roots or the bundled fixtures.
     Build(build::BuildArgs),
+    /// Statistics of a built dataset (markdown, JSON, PNG charts).
+    Stats(stats::StatsArgs),
+    /// Export a built dataset: Hugging Face repo, LLaVA JSON or SD-VLM inference Parquet.
+    Export(export::ExportArgs),
+    /// Check a dataset folder (schema, counts, checksums, rows); exit 1 on problems.
+    Validate(validate::ValidateArgs),
+    /// Join the outputs of `msmu build --shard K/N` runs into one dataset.
+    Merge(merge::MergeArgs),
 }
 
 /// Entry point used by `main.rs`: every error is printed once here.
@@ -56,6 +69,10 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Qa(args) => qa::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Stats(args) => stats::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Merge(args) => merge::run(&args),
     };
     match result {
         Ok(code) => code,
