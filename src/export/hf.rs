@@ -365,6 +365,6 @@ mod tests {
         assert!(yaml.contains("- name: depth\n  dtype: image\n"));
         assert!(yaml.contains("- name: world_from_camera\n  list: float64\n"));
         assert!(yaml.contains("- name: intrinsics\n  struct:\n  - name: fx\n    dtype: float64\n"));
-        assert!(yaml.contains("    - name: bbox_2d\n      list: float64\n"));
+        assert!(yaml.contains("  - name: bbox_2d\n    list: float64\n"));
     }
 }
