@@ -9,6 +9,7 @@
 //! - [`render`]: the z-buffer rasterizer (metric depth, instance ids, colour);
 //! - [`geom`]: exact measurements, distances, visibility;
 //! - [`synth`]: synthetic scenes in the real on-disk layouts, with analytic truth;
+//! - [`stats`], [`export`], [`validate`], [`merge`]: the tools over a built dataset;
 //! - [`cli`]: the `msmu` command line.
 
 pub mod build;
@@ -16,9 +17,13 @@ pub mod cli;
 pub mod dataset;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod geom;
 pub mod io;
+pub mod merge;
 pub mod qa;
 pub mod render;
 pub mod scene;
+pub mod stats;
 pub mod synth;
+pub mod validate;

@@ -3,11 +3,15 @@
 
 pub mod build;
 pub mod eval;
+pub mod export;
 pub mod inspect;
+pub mod merge;
 pub mod progress;
 pub mod qa;
 pub mod render;
+pub mod stats;
 pub mod synth;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -29,7 +33,8 @@ Logging: set RUST_LOG (e.g. RUST_LOG=msmu=debug).",
 msmu synth --out /tmp/scenes --scenes 3 --layout scannet\n  \
 msmu inspect fixtures/scannet/scans/scene0900_00 --json\n  \
 msmu render fixtures/scannet/scans/scene0900_00 --frame 0 --out /tmp/view\n  \
-msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1"
+msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1\n  \
+msmu build --out out/dataset && msmu validate out/dataset && msmu stats out/dataset"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +52,14 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Score predictions on an MSMU-style bench without an LLM judge.
     Eval(eval::EvalArgs),
+    /// Statistics of a built dataset (markdown, JSON, PNG charts).
+    Stats(stats::StatsArgs),
+    /// Export a built dataset: Hugging Face repo, LLaVA JSON or SD-VLM inference Parquet.
+    Export(export::ExportArgs),
+    /// Check a dataset folder (schema, counts, checksums, rows); exit 1 on problems.
+    Validate(validate::ValidateArgs),
+    /// Join the outputs of `msmu build --shard K/N` runs into one dataset.
+    Merge(merge::MergeArgs),
 }
 
 /// Entry point used by `main.rs`: every error is printed once here.
@@ -60,6 +73,10 @@ pub fn main() -> ExitCode {
         Command::Qa(args) => qa::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Stats(args) => stats::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Merge(args) => merge::run(&args),
     };
     match result {
         Ok(code) => code,

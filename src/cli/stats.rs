@@ -1,0 +1,65 @@
+//! `msmu stats`: statistics of a built dataset (see `crate::stats`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::dataset::manifest::Manifest;
+use crate::dataset::shard::{list_shards, read_shard_batches};
+use crate::stats::plots::{self, FontStatus};
+use crate::stats::{markdown, Samples, Stats, StatsBuilder};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+msmu stats out/dataset                      # markdown report on stdout\n  \
+msmu stats out/dataset --json > stats.json\n  \
+msmu stats out/dataset --plots out/report    # PNG charts + report.md")]
+pub struct StatsArgs {
+    /// Dataset folder (written by `msmu build` or `msmu merge`).
+    pub dir: PathBuf,
+    /// Print JSON instead of the markdown report.
+    #[arg(long)]
+    pub json: bool,
+    /// Write PNG charts and `report.md` (embedding them) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+}
+
+/// Streams every shard of `dir` (one record batch at a time) into [`Stats`].
+pub fn compute(dir: &std::path::Path) -> anyhow::Result<(Stats, Samples)> {
+    let manifest = Manifest::read(dir)?;
+    let mut builder = StatsBuilder::new();
+    for shard in list_shards(dir)? {
+        for batch in read_shard_batches(&shard)? {
+            for row in batch? {
+                builder.add_row(&row);
+            }
+        }
+    }
+    Ok(builder.finish(&manifest))
+}
+
+pub fn run(args: &StatsArgs) -> anyhow::Result<ExitCode> {
+    let (stats, samples) = compute(&args.dir)?;
+    let name = args.dir.display().to_string();
+    if let Some(plot_dir) = &args.plots {
+        let images = plots::write_all(plot_dir, &stats, &samples)?;
+        if let FontStatus::Missing = plots::font_status() {
+            eprintln!(
+                "note: no TrueType font found (set MSMU_FONT=/path/to/font.ttf): charts are drawn \
+                 without text"
+            );
+        }
+        let report = plot_dir.join("report.md");
+        std::fs::write(&report, markdown(&stats, &name, &images))
+            .with_context(|| format!("writing {}", report.display()))?;
+        eprintln!("wrote {} charts and {}", images.len(), report.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", markdown(&stats, &name, &[]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
