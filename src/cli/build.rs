@@ -9,7 +9,6 @@ use anyhow::{bail, Context as _};
 use crate::build::{plan_scenes, run_build, BuildConfig, BuildPlan, SplitMode, STATE_DIR};
 use crate::dataset::manifest::{SceneState, MANIFEST_FILE};
 use crate::io::ReadOptions;
-use crate::qa::split::{read_scene_list, SplitPlan};
 use crate::qa::TemplateSet;
 
 use super::EXIT_PARTIAL;
@@ -153,19 +152,12 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => TemplateSet::load_dir(dir)?,
         None => TemplateSet::shipped()?,
     };
-    let mut split_plan = SplitPlan::with_fraction(config.test_fraction);
-    let read_list = |path: &PathBuf| {
-        read_scene_list(path).with_context(|| format!("reading scene list {}", path.display()))
-    };
-    if let Some(path) = &args.exclude_scenes {
-        split_plan.excluded = read_list(path)?;
-    }
-    if let Some(path) = &args.split_train {
-        split_plan.official_train = read_list(path)?;
-    }
-    if let Some(path) = &args.split_val {
-        split_plan.official_test = read_list(path)?;
-    }
+    let split_plan = super::split_plan_from_files(
+        config.test_fraction,
+        args.exclude_scenes.as_ref(),
+        args.split_train.as_ref(),
+        args.split_val.as_ref(),
+    )?;
     let mut roots: Vec<PathBuf> = args
         .scannet_root
         .iter()

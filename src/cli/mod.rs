@@ -62,6 +62,28 @@ pub enum Command {
     Merge(merge::MergeArgs),
 }
 
+/// The split plan from the scene-list options shared by `msmu qa` and `msmu build`.
+pub fn split_plan_from_files(
+    test_fraction: f64,
+    exclude_scenes: Option<&std::path::PathBuf>,
+    split_train: Option<&std::path::PathBuf>,
+    split_val: Option<&std::path::PathBuf>,
+) -> anyhow::Result<crate::qa::split::SplitPlan> {
+    use anyhow::Context as _;
+    let read = |path: Option<&std::path::PathBuf>| -> anyhow::Result<_> {
+        match path {
+            Some(path) => crate::qa::split::read_scene_list(path)
+                .with_context(|| format!("reading scene list {}", path.display())),
+            None => Ok(Default::default()),
+        }
+    };
+    let mut plan = crate::qa::split::SplitPlan::with_fraction(test_fraction);
+    plan.excluded = read(exclude_scenes)?;
+    plan.official_train = read(split_train)?;
+    plan.official_test = read(split_val)?;
+    Ok(plan)
+}
+
 /// Entry point used by `main.rs`: every error is printed once here.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -12,7 +12,7 @@ use crate::geom::select::SelectionRules;
 use crate::geom::views::ViewSelectionConfig;
 use crate::geom::visibility::VisibilityConfig;
 use crate::io::{load_scene, ReadOptions};
-use crate::qa::split::{read_scene_list, Split, SplitPlan};
+use crate::qa::split::Split;
 use crate::qa::{generate_scene, prepare_scene, QaConfig, QaPair, TemplateSet};
 
 #[derive(clap::Args, Debug)]
@@ -80,19 +80,12 @@ pub fn run(args: &QaArgs) -> anyhow::Result<ExitCode> {
             args.test_fraction
         );
     }
-    let mut plan = SplitPlan::with_fraction(args.test_fraction);
-    let read = |path: &PathBuf| {
-        read_scene_list(path).with_context(|| format!("reading scene list {}", path.display()))
-    };
-    if let Some(path) = &args.exclude_scenes {
-        plan.excluded = read(path)?;
-    }
-    if let Some(path) = &args.split_train {
-        plan.official_train = read(path)?;
-    }
-    if let Some(path) = &args.split_val {
-        plan.official_test = read(path)?;
-    }
+    let plan = super::split_plan_from_files(
+        args.test_fraction,
+        args.exclude_scenes.as_ref(),
+        args.split_train.as_ref(),
+        args.split_val.as_ref(),
+    )?;
     let mut config = QaConfig {
         seed: args.seed,
         imperial_units: args.imperial,
