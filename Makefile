@@ -28,10 +28,10 @@ rust-test:
 	$(CARGO) test --all-targets
 
 ## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D,
-## pyarrow, datasets). Uses the dev-profile binary that `rust-test` already built (a cold
-## release build would add minutes to `make test`; the tests take ~80 s with it).
+## pyarrow, datasets). Uses the binary `rust-test` already built (`cargo test --no-run` is a
+## no-op after it); a cold release build would add minutes to `make test`.
 python-test: venv
-	$(CARGO) build
+	$(CARGO) test --all-targets --no-run
 	MSMU_BIN=$(abspath target/debug/msmu) $(PY) -m pytest -q -rs -p no:dash tests/python
 
 release:
