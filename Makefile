@@ -8,8 +8,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MSMU := target/release/msmu
 OUT ?= out
+# libtorch for the `train` feature (tch): a slim CPU build cut from the PyPI torch wheel.
+LIBTORCH_DIR := .libtorch
+export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
-.PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean
+.PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean libtorch train-fixtures bench-train
 
 ## run: build msmu and run it on the bundled fixture scenes (writes to ./out): inspect with
 ## view selection, a render of one frame, and the QA pairs of every scene.
@@ -33,22 +36,42 @@ PY_OR_SYS := $(PYTHON)
 ## test: the whole test suite (Rust unit + integration tests, Python cross-checks).
 test: rust-test python-test
 
-rust-test:
-	$(CARGO) test --all-targets
+rust-test: libtorch train-fixtures
+	$(CARGO) test --all-targets --all-features
+
+## train-fixtures: small msmu shards for the trainer's tests (fixtures/shards, git-ignored),
+## written by `msmu build` from the bundled scenes: a train split and a test split.
+TRAIN_SHARDS := fixtures/shards
+train-fixtures: release
+	@if [ ! -f $(TRAIN_SHARDS)/.ready ]; then \
+	  rm -rf $(TRAIN_SHARDS) $(TRAIN_SHARDS).tmp && \
+	  $(MSMU) build --out $(TRAIN_SHARDS).tmp/train --split train --seed 1 --frame-stride 1 >/dev/null && \
+	  $(MSMU) build --scannet-root fixtures/scannet --out $(TRAIN_SHARDS).tmp/test --split test --seed 2 >/dev/null && \
+	  mkdir -p $(TRAIN_SHARDS)/data && \
+	  cp $(TRAIN_SHARDS).tmp/train/data/*.parquet $(TRAIN_SHARDS).tmp/test/data/*.parquet $(TRAIN_SHARDS)/data/ && \
+	  rm -rf $(TRAIN_SHARDS).tmp && touch $(TRAIN_SHARDS)/.ready && \
+	  echo "fixture shards: $$(ls $(TRAIN_SHARDS)/data)"; \
+	fi
+
+## libtorch: fetch the slim CPU libtorch 2.13.0 into .libtorch/ (PyPI wheels) when missing.
+libtorch: $(LIBTORCH_DIR)/torch/lib/libtorch_cpu.so
+
+$(LIBTORCH_DIR)/torch/lib/libtorch_cpu.so:
+	scripts/fetch-libtorch.sh $(LIBTORCH_DIR)
 
 ## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D).
-python-test: venv release
+python-test: venv release train-fixtures
 	MSMU_BIN=$(abspath $(MSMU)) $(PY) -m pytest -q -rs -p no:dash tests/python
 
-release:
-	$(CARGO) build --release
+release: libtorch
+	$(CARGO) build --release --all-features
 
 lint: check-fmt clippy
 
 check-fmt:
 	$(CARGO) fmt --check
 
-clippy:
+clippy: libtorch
 	$(CARGO) clippy --all-targets --all-features -- -D warnings
 
 fmt:
@@ -86,6 +109,13 @@ bench-compare: release venv
 	$(CARGO) build --release --example render_timing
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py
 
+## bench-train: step time of the tiny model in msmu vs PyTorch eager, and DPE's share
+## (docs/PERFORMANCE.md, "Trainer step time").
+bench-train: libtorch venv
+	$(CARGO) build --release --features train --example train_step_timing
+	target/release/examples/train_step_timing 4 20
+	$(PY) benches/compare_train_step.py 4 20
+
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(OUT) fixtures/shards

@@ -9,7 +9,8 @@
 //! - [`render`]: the z-buffer rasterizer (metric depth, instance ids, colour);
 //! - [`geom`]: exact measurements, distances, visibility;
 //! - [`synth`]: synthetic scenes in the real on-disk layouts, with analytic truth;
-//! - [`cli`]: the `msmu` command line.
+//! - [`cli`]: the `msmu` command line;
+//! - `train` (cargo feature `train`): the depth-encoded LLaVA trainer, the only user of libtorch.
 
 pub mod build;
 pub mod cli;
@@ -21,3 +22,5 @@ pub mod qa;
 pub mod render;
 pub mod scene;
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod train;

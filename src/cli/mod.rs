@@ -3,10 +3,14 @@
 
 pub mod build;
 pub mod inspect;
+#[cfg(feature = "train")]
+pub mod predict;
 pub mod progress;
 pub mod qa;
 pub mod render;
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod train;
 
 use std::process::ExitCode;
 
@@ -44,6 +48,20 @@ pub enum Command {
     Qa(qa::QaArgs),
     /// Build the dataset (Parquet shards + manifest) from scene roots or the bundled fixtures.
     Build(build::BuildArgs),
+    /// Fine-tune a depth-encoded LLaVA (LoRA + projector) on msmu shards.
+    #[cfg(feature = "train")]
+    Train(train::TrainArgs),
+    /// Answer a benchmark split's questions (JSONL for `msmu eval`).
+    #[cfg(feature = "train")]
+    Predict(predict::PredictArgs),
+    /// Depth positional encoding of one depth PNG (cross-check helper).
+    #[cfg(feature = "train")]
+    #[command(hide = true)]
+    Dpe(train::DpeDumpArgs),
+    /// CLIP preprocessing of one image (cross-check helper).
+    #[cfg(feature = "train")]
+    #[command(hide = true)]
+    Preprocess(train::PreprocessArgs),
 }
 
 /// Entry point used by `main.rs`: every error is printed once here.
@@ -56,6 +74,14 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Qa(args) => qa::run(&args),
         Command::Build(args) => build::run(&args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::run(&args),
+        #[cfg(feature = "train")]
+        Command::Predict(args) => predict::run(&args),
+        #[cfg(feature = "train")]
+        Command::Dpe(args) => train::run_dpe(&args),
+        #[cfg(feature = "train")]
+        Command::Preprocess(args) => train::run_preprocess(&args),
     };
     match result {
         Ok(code) => code,
