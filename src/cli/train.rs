@@ -136,6 +136,9 @@ pub struct TrainArgs {
     /// Rows held by the streaming shuffle.
     #[arg(long, default_value_t = 512)]
     pub shuffle_buffer: usize,
+    /// Rows whose decoded image and depth stay in memory (0: decode every time).
+    #[arg(long, default_value_t = 256)]
+    pub cache_rows: usize,
     #[command(flatten)]
     pub dpe: DpeArgs,
 }
@@ -180,6 +183,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         eval_rows: args.eval_rows,
         save_every: args.save_every,
         shuffle_buffer: args.shuffle_buffer,
+        cache_rows: args.cache_rows,
         progress: true,
     };
     let summary = train(&cfg)?;

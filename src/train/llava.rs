@@ -124,7 +124,9 @@ impl Llava {
         }
     }
 
-    /// Random weights, as transformers initialises (normal 0.02, norms 1, biases 0).
+    /// Random weights as transformers initialises them (normal 0.02, norms 1, biases 0),
+    /// except `lm_head` (normal 0.25): with a frozen head of std 0.02 behind an RMSNorm the
+    /// logits of a small model can never be far apart, so LoRA could not fit anything.
     pub fn init_random(&self, seed: i64) {
         tch::manual_seed(seed);
         let vars: BTreeMap<String, Tensor> = self.vs.variables().into_iter().collect();
@@ -139,6 +141,8 @@ impl Llava {
                     let _ = t.zero_();
                 } else if is_norm {
                     let _ = t.fill_(1.0);
+                } else if name == "lm_head.weight" {
+                    init_normal(&t, 0.25);
                 } else {
                     init_normal(&t, 0.02);
                 }

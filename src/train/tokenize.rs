@@ -185,7 +185,9 @@ pub fn train_tiny_tokenizer(texts: &[String], vocab_size: usize) -> anyhow::Resu
     tokenizer
         .train(&mut trainer, corpus.iter())
         .map_err(|e| anyhow!("training the tokenizer: {e}"))?;
-    tokenizer.add_special_tokens(specials).map_err(|e| anyhow!("adding special tokens: {e}"))?;
+    tokenizer
+        .add_special_tokens(specials)
+        .map_err(|e| anyhow!("adding special tokens: {e}"))?;
     TextTokenizer::new(tokenizer)
 }
 

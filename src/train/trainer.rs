@@ -53,6 +53,8 @@ pub struct TrainConfig {
     pub eval_rows: usize,
     pub save_every: Option<usize>,
     pub shuffle_buffer: usize,
+    /// Rows whose decoded image and depth are kept in memory.
+    pub cache_rows: usize,
     pub progress: bool,
 }
 
@@ -65,6 +67,23 @@ pub struct Sample {
     pub depth_cells: Option<Vec<f64>>,
 }
 
+/// Decoded image pixels and DPE cells of rows already seen (decoding and resizing a large
+/// JPEG costs more than a step of the tiny model), up to a number of rows.
+#[derive(Default)]
+pub struct ImageCache {
+    rows: std::collections::HashMap<String, (Vec<f32>, Option<Vec<f64>>)>,
+    capacity: usize,
+}
+
+impl ImageCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            rows: Default::default(),
+            capacity,
+        }
+    }
+}
+
 /// Turns a shard row into model inputs.
 pub fn prepare_sample(
     row: &Row,
@@ -73,22 +92,36 @@ pub fn prepare_sample(
     dpe: &DpeConfig,
     max_len: usize,
 ) -> anyhow::Result<Sample> {
-    let vcfg = &model.cfg.vision;
-    let grid = vcfg.grid() as usize;
-    let pixel_values = preprocess::preprocess_bytes(&row.image, vcfg.image_size as u32)
-        .with_context(|| format!("{}: decoding the image", row.id))?;
-    let depth_cells = if dpe.enabled {
-        Some(match &row.depth {
-            Some(bytes) => {
-                let depth = DepthMap::decode_png(bytes)
-                    .with_context(|| format!("{}: decoding depth", row.id))?;
-                dpe::depth_cells(&depth, grid, dpe)
+    prepare_sample_cached(
+        row,
+        model,
+        tokenizer,
+        dpe,
+        max_len,
+        &mut ImageCache::default(),
+    )
+}
+
+/// [`prepare_sample`] with a cache of the image side.
+pub fn prepare_sample_cached(
+    row: &Row,
+    model: &Llava,
+    tokenizer: &TextTokenizer,
+    dpe: &DpeConfig,
+    max_len: usize,
+    cache: &mut ImageCache,
+) -> anyhow::Result<Sample> {
+    let (pixel_values, depth_cells) = match cache.rows.get(&row.id) {
+        Some(hit) => hit.clone(),
+        None => {
+            let images = prepare_images(row, model, dpe)?;
+            if cache.rows.len() < cache.capacity {
+                cache.rows.insert(row.id.clone(), images.clone());
             }
-            None => vec![0.0; grid * grid],
-        })
-    } else {
-        None
+            images
+        }
     };
+    let grid = model.cfg.vision.grid() as usize;
     let enc = tokenizer.encode_conversation(
         &row.conversations,
         grid * grid,
@@ -113,6 +146,31 @@ pub fn prepare_sample(
         pixel_values,
         depth_cells,
     })
+}
+
+/// CLIP pixels and (with DPE) normalised depth cells of a row.
+fn prepare_images(
+    row: &Row,
+    model: &Llava,
+    dpe: &DpeConfig,
+) -> anyhow::Result<(Vec<f32>, Option<Vec<f64>>)> {
+    let vcfg = &model.cfg.vision;
+    let grid = vcfg.grid() as usize;
+    let pixel_values = preprocess::preprocess_bytes(&row.image, vcfg.image_size as u32)
+        .with_context(|| format!("{}: decoding the image", row.id))?;
+    let depth_cells = if dpe.enabled {
+        Some(match &row.depth {
+            Some(bytes) => {
+                let depth = DepthMap::decode_png(bytes)
+                    .with_context(|| format!("{}: decoding depth", row.id))?;
+                dpe::depth_cells(&depth, grid, dpe)
+            }
+            None => vec![0.0; grid * grid],
+        })
+    } else {
+        None
+    };
+    Ok((pixel_values, depth_cells))
 }
 
 /// A padded batch on the device.
@@ -430,6 +488,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
     };
     bar.set_position(state.step as u64);
     let started = Instant::now();
+    let mut image_cache = ImageCache::new(cfg.cache_rows);
     let mut summary = TrainSummary {
         steps: 0,
         first_loss: None,
@@ -468,12 +527,13 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
                     }
                 };
                 state.rows_in_epoch += 1;
-                samples.push(prepare_sample(
+                samples.push(prepare_sample_cached(
                     &row,
                     &model,
                     &tokenizer,
                     &cfg.dpe,
                     cfg.max_len,
+                    &mut image_cache,
                 )?);
             }
             let batch = collate(&samples, tokenizer.pad_id, image_size, hidden, device);
