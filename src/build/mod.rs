@@ -67,6 +67,9 @@ pub enum SplitMode {
     Auto,
 }
 
+/// Called after each scene is built (in scene order).
+pub type ProgressFn = Box<dyn Fn(&SceneRecord) + Sync>;
+
 /// A fully resolved build (the CLI's job is to make one of these).
 pub struct BuildPlan {
     pub out: PathBuf,
@@ -78,7 +81,7 @@ pub struct BuildPlan {
     pub threads: usize,
     pub resume: bool,
     /// Called after each scene with (record, rows written so far, QA so far).
-    pub progress: Option<Box<dyn Fn(&SceneRecord) + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 /// Scene folders under the roots, sorted by scene id (then path), `--shard K/N` applied.
