@@ -53,7 +53,9 @@ fn main() {
     let depth = DepthMap {
         width: 640,
         height: 480,
-        depth_mm: (0..640u64 * 480).map(|i| ((i * 7919) % 5000) as u16).collect(),
+        depth_mm: (0..640u64 * 480)
+            .map(|i| ((i * 7919) % 5000) as u16)
+            .collect(),
     };
     let dpe_cfg = DpeConfig::default();
     let mut params: Vec<(String, Tensor, f64)> = model
