@@ -8,8 +8,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MSMU := target/release/msmu
 OUT ?= out
+# libtorch for the `train` feature (tch): a slim CPU build cut from the PyPI torch wheel.
+LIBTORCH_DIR := .libtorch
+export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
-.PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean
+.PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean libtorch train-fixtures bench-train dev-build
 
 ## run: build msmu and run the main job on the bundled fixture scenes: `msmu build` writes
 ## Parquet shards + manifest to ./out/dataset (every frame considered), then `msmu stats`
@@ -24,25 +27,53 @@ PY_OR_SYS := $(PYTHON)
 ## test: the whole test suite (Rust unit + integration tests, Python cross-checks).
 test: rust-test python-test
 
-rust-test:
-	$(CARGO) test --all-targets
+rust-test: train-fixtures
+	$(CARGO) test --all-targets --all-features
+
+## dev-build: every test target and the dev binary target/debug/msmu (all features), which the
+## fixture shards and the Python tests use; no separate release build in `make test`.
+DEV_MSMU := target/debug/msmu
+dev-build: libtorch
+	$(CARGO) test --all-targets --all-features --no-run
+
+## train-fixtures: small msmu shards for the trainer's tests (fixtures/shards, git-ignored),
+## written by `msmu build` from the bundled scenes: a train split and a test split. Rebuilt
+## when a fixture scene file changes.
+TRAIN_SHARDS := fixtures/shards
+FIXTURE_FILES := $(shell find fixtures/scannet fixtures/scannetpp -type f 2>/dev/null)
+train-fixtures: dev-build $(TRAIN_SHARDS)/.ready
+
+$(TRAIN_SHARDS)/.ready: $(FIXTURE_FILES)
+	rm -rf $(TRAIN_SHARDS) $(TRAIN_SHARDS).tmp
+	$(DEV_MSMU) build --out $(TRAIN_SHARDS).tmp/train --split train --seed 1 --frame-stride 1 >/dev/null
+	$(DEV_MSMU) build --scannet-root fixtures/scannet --out $(TRAIN_SHARDS).tmp/test --split test --seed 2 >/dev/null
+	mkdir -p $(TRAIN_SHARDS)/data
+	cp $(TRAIN_SHARDS).tmp/train/data/*.parquet $(TRAIN_SHARDS).tmp/test/data/*.parquet $(TRAIN_SHARDS)/data/
+	rm -rf $(TRAIN_SHARDS).tmp
+	@touch $@
+	@echo "fixture shards: $$(ls $(TRAIN_SHARDS)/data)"
+
+## libtorch: fetch the slim CPU libtorch 2.13.0 into .libtorch/ (PyPI wheels) when missing.
+libtorch: $(LIBTORCH_DIR)/torch/lib/libtorch_cpu.so
+
+$(LIBTORCH_DIR)/torch/lib/libtorch_cpu.so:
+	scripts/fetch-libtorch.sh $(LIBTORCH_DIR)
 
 ## python-test: cross-checks against independent implementations (numpy, trimesh, Open3D,
-## pyarrow, datasets). Uses the binary `rust-test` already built (`cargo test --no-run` is a
-## no-op after it); a cold release build would add minutes to `make test`.
-python-test: venv
-	$(CARGO) test --all-targets --no-run
-	MSMU_BIN=$(abspath target/debug/msmu) $(PY) -m pytest -q -rs -p no:dash tests/python
+## pyarrow, datasets, PyTorch + transformers for the trainer). Uses the dev binary that
+## `dev-build` made; a cold release build would add minutes to `make test`.
+python-test: venv train-fixtures
+	MSMU_BIN=$(abspath $(DEV_MSMU)) $(PY) -m pytest -q -rs -p no:dash tests/python
 
-release:
-	$(CARGO) build --release
+release: libtorch
+	$(CARGO) build --release --all-features
 
 lint: check-fmt clippy
 
 check-fmt:
 	$(CARGO) fmt --check
 
-clippy:
+clippy: libtorch
 	$(CARGO) clippy --all-targets --all-features -- -D warnings
 
 fmt:
@@ -80,6 +111,13 @@ bench-compare: release venv
 	$(CARGO) build --release --example render_timing
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py
 
+## bench-train: step time of the tiny model in msmu vs PyTorch eager, and DPE's share
+## (docs/PERFORMANCE.md, "Trainer step time").
+bench-train: libtorch venv
+	$(CARGO) build --release --features train --example train_step_timing
+	target/release/examples/train_step_timing 4 20
+	$(PY) benches/compare_train_step.py 4 20
+
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(OUT) fixtures/shards

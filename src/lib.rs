@@ -11,6 +11,8 @@
 //! - [`synth`]: synthetic scenes in the real on-disk layouts, with analytic truth;
 //! - [`stats`], [`export`], [`validate`], [`merge`]: the tools over a built dataset;
 //! - [`cli`]: the `msmu` command line.
+//! - [`cli`]: the `msmu` command line;
+//! - `train` (cargo feature `train`): the depth-encoded LLaVA trainer, the only user of libtorch.
 
 pub mod build;
 pub mod cli;
@@ -26,4 +28,6 @@ pub mod render;
 pub mod scene;
 pub mod stats;
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod validate;

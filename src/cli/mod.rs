@@ -6,11 +6,15 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod merge;
+#[cfg(feature = "train")]
+pub mod predict;
 pub mod progress;
 pub mod qa;
 pub mod render;
 pub mod stats;
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -60,6 +64,20 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Join the outputs of `msmu build --shard K/N` runs into one dataset.
     Merge(merge::MergeArgs),
+    /// Fine-tune a depth-encoded LLaVA (LoRA + projector) on msmu shards.
+    #[cfg(feature = "train")]
+    Train(train::TrainArgs),
+    /// Answer a benchmark split's questions (JSONL for `msmu eval`).
+    #[cfg(feature = "train")]
+    Predict(predict::PredictArgs),
+    /// Depth positional encoding of one depth PNG (cross-check helper).
+    #[cfg(feature = "train")]
+    #[command(hide = true)]
+    Dpe(train::DpeDumpArgs),
+    /// CLIP preprocessing of one image (cross-check helper).
+    #[cfg(feature = "train")]
+    #[command(hide = true)]
+    Preprocess(train::PreprocessArgs),
 }
 
 /// The split plan from the scene-list options shared by `msmu qa` and `msmu build`.
@@ -99,6 +117,14 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Merge(args) => merge::run(&args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::run(&args),
+        #[cfg(feature = "train")]
+        Command::Predict(args) => predict::run(&args),
+        #[cfg(feature = "train")]
+        Command::Dpe(args) => train::run_dpe(&args),
+        #[cfg(feature = "train")]
+        Command::Preprocess(args) => train::run_preprocess(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,263 @@
+//! `msmu train` (LoRA fine-tuning of a depth-encoded LLaVA on msmu shards) and two hidden
+//! helpers the Python cross-checks call: `msmu dpe` (depth positional encoding of one depth
+//! PNG) and `msmu preprocess` (CLIP pixels of one image), both written as safetensors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::train::dpe::{self, DepthAlign, DepthMap, DepthSense, DpeConfig};
+use crate::train::lora::{LoraConfig, ALL_LLM_LINEARS};
+use crate::train::trainer::{train, TrainConfig};
+use crate::train::{preprocess, ModelSource};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// A small random model with a tokenizer trained on the shards: trains on a CPU in minutes.
+    Tiny,
+}
+
+/// DPE flags shared by `train` and `predict`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DpeArgs {
+    /// Train/predict without the depth positional encoding.
+    #[arg(long)]
+    pub no_dpe: bool,
+    /// Depth grid alignment: `padded` (depth padded like the image) or `official`.
+    #[arg(long, value_enum)]
+    pub depth_align: Option<DepthAlign>,
+    /// Depth sense: `metric` (as stored, larger = farther) or `inverse` (1/depth).
+    #[arg(long, value_enum)]
+    pub depth_sense: Option<DepthSense>,
+    /// DPE scale alpha.
+    #[arg(long)]
+    pub dpe_alpha: Option<f64>,
+}
+
+impl DpeArgs {
+    /// `None` when no flag was given (predict then uses the adapter's record).
+    pub fn resolve(&self) -> Option<DpeConfig> {
+        if self.depth_align.is_none()
+            && self.depth_sense.is_none()
+            && self.dpe_alpha.is_none()
+            && !self.no_dpe
+        {
+            return None;
+        }
+        let d = DpeConfig::default();
+        Some(DpeConfig {
+            enabled: !self.no_dpe,
+            alpha: self.dpe_alpha.unwrap_or(d.alpha),
+            align: self.depth_align.unwrap_or(d.align),
+            sense: self.depth_sense.unwrap_or(d.sense),
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+msmu train --data shards/ --preset tiny --out runs/tiny --max-steps 300\n  \
+msmu train --data shards/ --model llava-1.5-7b-hf/ --out runs/sdvlm --batch-size 4 --grad-accum 8\n  \
+msmu train --data shards/ --preset tiny --out runs/tiny --resume")]
+pub struct TrainArgs {
+    /// Shard folder written by `msmu build` (with `data/{split}-*.parquet`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder: adapter, projector, optimizer state, metrics.jsonl.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Local Hugging Face LLaVA checkpoint folder (config.json, safetensors, tokenizer.json).
+    #[arg(long, conflicts_with = "preset", required_unless_present = "preset")]
+    pub model: Option<PathBuf>,
+    /// Built-in model instead of --model.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Split used by --eval-every.
+    #[arg(long, default_value = "test")]
+    pub eval_split: String,
+    #[arg(long, default_value_t = 128)]
+    pub lora_r: i64,
+    #[arg(long, default_value_t = 256.0)]
+    pub lora_alpha: f64,
+    #[arg(long, default_value_t = 0.05)]
+    pub lora_dropout: f64,
+    /// LLM linear layers that get adapters (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = ALL_LLM_LINEARS.map(String::from))]
+    pub lora_targets: Vec<String>,
+    /// Learning rate of the adapters.
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    /// Learning rate of the projector.
+    #[arg(long, default_value_t = 2e-5)]
+    pub projector_lr: f64,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 0.03)]
+    pub warmup_ratio: f64,
+    /// Rows per micro-batch.
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    #[arg(long, default_value_t = 1.0)]
+    pub max_grad_norm: f64,
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Optimizer steps (the schedule's length); default: --epochs over the split.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Stop after this many optimizer steps without shortening the schedule (resume later).
+    #[arg(long, hide = true)]
+    pub stop_at_step: Option<usize>,
+    /// Longest token sequence (rows are cut).
+    #[arg(long, default_value_t = 2048)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write a metrics.jsonl line every N steps.
+    #[arg(long, default_value_t = 1)]
+    pub log_every: usize,
+    /// Evaluate the loss on --eval-split every N steps.
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Rows of --eval-split used by --eval-every.
+    #[arg(long, default_value_t = 16)]
+    pub eval_rows: usize,
+    /// Save a checkpoint every N steps (always at the end).
+    #[arg(long)]
+    pub save_every: Option<usize>,
+    /// Rows held by the streaming shuffle.
+    #[arg(long, default_value_t = 512)]
+    pub shuffle_buffer: usize,
+    /// Rows whose decoded image and depth stay in memory (0: decode every time).
+    #[arg(long, default_value_t = 256)]
+    pub cache_rows: usize,
+    #[command(flatten)]
+    pub dpe: DpeArgs,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let model = match (&args.model, args.preset) {
+        (Some(dir), _) => ModelSource::Dir(dir.clone()),
+        (None, Some(Preset::Tiny)) => ModelSource::Tiny,
+        (None, None) => anyhow::bail!("give --model DIR or --preset tiny"),
+    };
+    if args.batch_size == 0 || args.grad_accum == 0 {
+        anyhow::bail!("--batch-size and --grad-accum must be at least 1");
+    }
+    let cfg = TrainConfig {
+        data: args.data.clone(),
+        split: args.split.clone(),
+        eval_split: args.eval_split.clone(),
+        out: args.out.clone(),
+        model,
+        resume: args.resume,
+        lora: LoraConfig {
+            rank: args.lora_r,
+            alpha: args.lora_alpha,
+            dropout: args.lora_dropout,
+            target_modules: args.lora_targets.clone(),
+        },
+        dpe: args.dpe.resolve().unwrap_or_default(),
+        lr: args.lr,
+        projector_lr: args.projector_lr,
+        weight_decay: args.weight_decay,
+        warmup_ratio: args.warmup_ratio,
+        batch_size: args.batch_size,
+        grad_accum: args.grad_accum,
+        max_grad_norm: args.max_grad_norm,
+        epochs: args.epochs,
+        max_steps: args.max_steps,
+        stop_at_step: args.stop_at_step,
+        max_len: args.max_len,
+        seed: args.seed,
+        log_every: args.log_every,
+        eval_every: args.eval_every,
+        eval_rows: args.eval_rows,
+        save_every: args.save_every,
+        shuffle_buffer: args.shuffle_buffer,
+        cache_rows: args.cache_rows,
+        progress: true,
+    };
+    let summary = train(&cfg)?;
+    eprintln!(
+        "trained {} steps in {:.1} s: loss {} -> {} ({})",
+        summary.steps,
+        summary.seconds,
+        summary.first_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `msmu dpe`: the encoding of one depth PNG (for cross-checks).
+#[derive(clap::Args, Debug)]
+pub struct DpeDumpArgs {
+    /// 16-bit depth PNG (millimetres, 0 = invalid).
+    #[arg(long)]
+    pub depth: PathBuf,
+    #[arg(long, default_value_t = 24)]
+    pub grid: usize,
+    #[arg(long)]
+    pub hidden: i64,
+    #[arg(long, value_enum, default_value = "padded")]
+    pub align: DepthAlign,
+    #[arg(long, value_enum, default_value = "metric")]
+    pub sense: DepthSense,
+    #[arg(long, default_value_t = 100.0)]
+    pub alpha: f64,
+    /// Output safetensors file with `pe` [grid*grid, hidden] and `cells` [grid*grid] (f64).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run_dpe(args: &DpeDumpArgs) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(&args.depth).with_context(|| format!("reading {}", args.depth.display()))?;
+    let depth = DepthMap::decode_png(&bytes)?;
+    let cfg = DpeConfig {
+        enabled: true,
+        alpha: args.alpha,
+        align: args.align,
+        sense: args.sense,
+    };
+    let cells = dpe::depth_cells(&depth, args.grid, &cfg);
+    let pe =
+        dpe::encode(std::slice::from_ref(&cells), args.hidden, tch::Device::Cpu).squeeze_dim(0);
+    let tensors = [
+        ("pe".to_string(), pe),
+        ("cells".to_string(), tch::Tensor::from_slice(&cells)),
+    ];
+    tch::Tensor::write_safetensors(&tensors, &args.out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `msmu preprocess`: the CLIP pixels of one image (for cross-checks).
+#[derive(clap::Args, Debug)]
+pub struct PreprocessArgs {
+    #[arg(long)]
+    pub image: PathBuf,
+    #[arg(long, default_value_t = 336)]
+    pub size: u32,
+    /// Output safetensors file with `pixel_values` [3, size, size].
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run_preprocess(args: &PreprocessArgs) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let pixels = preprocess::preprocess_bytes(&bytes, args.size)?;
+    let s = i64::from(args.size);
+    let t = tch::Tensor::from_slice(&pixels).view([3, s, s]);
+    tch::Tensor::write_safetensors(&[("pixel_values", t)], &args.out)?;
+    Ok(ExitCode::SUCCESS)
+}
