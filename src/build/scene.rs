@@ -10,7 +10,9 @@ use crate::dataset::manifest::{SceneRecord, SceneState};
 use crate::dataset::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow};
 use crate::geom::measure::{find_measurement, measure_scene};
 use crate::geom::select::RejectionCounts;
-use crate::geom::views::{analysis_camera, select_views};
+use crate::geom::views::{
+    analysis_camera, select_views, select_views_keeping_renders, AnalysisResolution,
+};
 use crate::geom::visibility::{find_visibility, VisibilityConfig};
 use crate::io::frames::read_color_bytes;
 use crate::io::{load_scene, ReadOptions};
@@ -142,13 +144,37 @@ fn build_scene_inner(job: &SceneJob, ctx: &SceneContext) -> SceneOutput {
     rec.frames_total = scene.frames.len() as u64;
     let config = ctx.config;
     let measurements = measure_scene(&scene);
-    let (selected, stats) = select_views(
-        &scene,
-        &measurements,
-        &config.selection,
-        &ctx.visibility,
-        &config.views,
-    );
+    // The visibility render of a selected view is the depth column's render when the analysis
+    // camera is the depth camera with the default rasterizer settings (the build default):
+    // keep it instead of rasterizing the frame twice.
+    let reuse = ctx.visibility.render == RenderConfig::default()
+        && config.views.analysis_resolution == AnalysisResolution::Depth;
+    let (selected, mut renders, stats) = if reuse {
+        let (views, stats) = select_views_keeping_renders(
+            &scene,
+            &measurements,
+            &config.selection,
+            &ctx.visibility,
+            &config.views,
+        );
+        let (selected, renders): (Vec<_>, BTreeMap<_, _>) = views
+            .into_iter()
+            .map(|(view, render)| {
+                let index = view.frame_index;
+                (view, (index, render))
+            })
+            .unzip();
+        (selected, renders, stats)
+    } else {
+        let (selected, stats) = select_views(
+            &scene,
+            &measurements,
+            &config.selection,
+            &ctx.visibility,
+            &config.views,
+        );
+        (selected, BTreeMap::new(), stats)
+    };
     rec.frames_analysed = stats.after_pose_diversity;
     rec.rejections = rejection_names(&stats.object_rejections);
     let input = prepare_selected(&scene, measurements, selected, &config.selection);
@@ -180,12 +206,20 @@ fn build_scene_inner(job: &SceneJob, ctx: &SceneContext) -> SceneOutput {
             model: depth_model,
             world_from_camera: frame.world_from_camera,
         };
-        let rendered = render(
-            &scene.mesh,
-            &scene.face_instance,
-            &camera,
-            &RenderConfig::default(),
-        );
+        let rendered = match renders.remove(&view.selected.frame_index) {
+            Some(kept)
+                if analysis_camera(frame, config.views.analysis_resolution).model
+                    == depth_model =>
+            {
+                kept
+            }
+            _ => render(
+                &scene.mesh,
+                &scene.face_instance,
+                &camera,
+                &RenderConfig::default(),
+            ),
+        };
         let depth_png = match encode_png_gray16(
             &depth_to_u16(&rendered.depth_m, 1000.0),
             rendered.width,

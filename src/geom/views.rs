@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::geom::measure::ObjectMeasurement;
 use crate::geom::select::{merge_counts, select_objects, RejectionCounts, SelectionRules};
-use crate::geom::visibility::{visibility_for_frame, InstanceVisibility, VisibilityConfig};
+use crate::geom::visibility::{
+    camera_renderable, visibility_from_view, InstanceVisibility, VisibilityConfig,
+};
+use crate::render::{render, RenderedView};
 use crate::scene::{Camera, Frame, Pose, Scene};
 
 /// Settings of view selection (plain data).
@@ -133,21 +136,74 @@ pub fn select_views(
     visibility: &VisibilityConfig,
     config: &ViewSelectionConfig,
 ) -> (Vec<SelectedView>, ViewSelectionStats) {
+    let (views, stats) = select(scene, measurements, rules, visibility, config, false);
+    (views.into_iter().map(|(view, _)| view).collect(), stats)
+}
+
+/// [`select_views`], also returning each selected view's whole-mesh render (analysis camera,
+/// `visibility.render` settings), so a caller that needs that very render (the depth column
+/// of `msmu build`) does not rasterize the frame again. Renders of frames that are not
+/// selected are dropped as soon as their frame is analysed.
+pub fn select_views_keeping_renders(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    rules: &SelectionRules,
+    visibility: &VisibilityConfig,
+    config: &ViewSelectionConfig,
+) -> (Vec<(SelectedView, RenderedView)>, ViewSelectionStats) {
+    let (views, stats) = select(scene, measurements, rules, visibility, config, true);
+    let views = views
+        .into_iter()
+        .filter_map(|(view, render)| Some((view, render?)))
+        .collect();
+    (views, stats)
+}
+
+fn select(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    rules: &SelectionRules,
+    visibility: &VisibilityConfig,
+    config: &ViewSelectionConfig,
+    keep_renders: bool,
+) -> (
+    Vec<(SelectedView, Option<RenderedView>)>,
+    ViewSelectionStats,
+) {
     let stride = config.frame_stride.max(1);
     let candidates = pose_diverse_frames(&scene.frames, config);
-    type Analysed = (
-        usize,
-        Vec<InstanceVisibility>,
-        Vec<InstanceVisibility>,
-        RejectionCounts,
-    );
+    struct Analysed {
+        index: usize,
+        accepted: Vec<InstanceVisibility>,
+        visible: Vec<InstanceVisibility>,
+        counts: RejectionCounts,
+        render: Option<RenderedView>,
+    }
     let analysed: Vec<Analysed> = candidates
         .par_iter()
         .map(|&index| {
             let camera = analysis_camera(&scene.frames[index], config.analysis_resolution);
-            let vis = visibility_for_frame(scene, measurements, &camera, visibility);
-            let (accepted, counts) = select_objects(scene, measurements, &vis, rules);
-            (index, accepted, vis, counts)
+            let (visible, render) = if camera_renderable(&camera) {
+                let view = render(
+                    &scene.mesh,
+                    &scene.face_instance,
+                    &camera,
+                    &visibility.render,
+                );
+                let vis = visibility_from_view(scene, measurements, &camera, &view, visibility);
+                (vis, Some(view))
+            } else {
+                (Vec::new(), None)
+            };
+            let (accepted, counts) = select_objects(scene, measurements, &visible, rules);
+            let keep = keep_renders && accepted.len() >= config.min_valid_objects;
+            Analysed {
+                index,
+                accepted,
+                visible,
+                counts,
+                render: render.filter(|_| keep),
+            }
         })
         .collect();
     let mut stats = ViewSelectionStats {
@@ -157,21 +213,22 @@ pub fn select_views(
         ..ViewSelectionStats::default()
     };
     let mut views = Vec::new();
-    for (frame_index, objects, visible, counts) in analysed {
-        merge_counts(&mut stats.object_rejections, &counts);
-        if objects.len() < config.min_valid_objects {
+    for frame in analysed {
+        merge_counts(&mut stats.object_rejections, &frame.counts);
+        if frame.accepted.len() < config.min_valid_objects {
             stats.too_few_objects += 1;
             continue;
         }
         if config.max_views.is_some_and(|max| views.len() >= max) {
             continue;
         }
-        views.push(SelectedView {
-            frame_index,
-            frame_id: scene.frames[frame_index].id.clone(),
-            objects,
-            visible,
-        });
+        let view = SelectedView {
+            frame_index: frame.index,
+            frame_id: scene.frames[frame.index].id.clone(),
+            objects: frame.accepted,
+            visible: frame.visible,
+        };
+        views.push((view, frame.render));
     }
     stats.selected = views.len() as u64;
     (views, stats)

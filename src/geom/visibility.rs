@@ -127,11 +127,17 @@ pub fn visibility_for_frame(
     camera: &Camera,
     config: &VisibilityConfig,
 ) -> Vec<InstanceVisibility> {
-    if !camera.model.intrinsics.is_valid() || camera.model.width == 0 || camera.model.height == 0 {
+    if !camera_renderable(camera) {
         return Vec::new();
     }
     let view = render(&scene.mesh, &scene.face_instance, camera, &config.render);
     visibility_from_view(scene, measurements, camera, &view, config)
+}
+
+/// Whether a camera can be rendered at all (valid intrinsics, non-empty image); frames whose
+/// camera is not see no object.
+pub fn camera_renderable(camera: &Camera) -> bool {
+    camera.model.intrinsics.is_valid() && camera.model.width > 0 && camera.model.height > 0
 }
 
 /// [`visibility_for_frame`] with the whole-mesh render already done (e.g. shared with the
