@@ -21,6 +21,9 @@ started=$SECONDS
 OUT=${OUT:-$repo/gpu-out}
 mkdir -p "$OUT"
 py=${PYTHON:-python3}
+if ! "$py" -c 'import torch' 2>/dev/null && [ -x /opt/torch/.venv/bin/python3 ]; then
+  py=/opt/torch/.venv/bin/python3
+fi
 bundle=${GPU_BUNDLE:-$repo/.gpu/bundle.tar.xz}
 dev=${GPU_CHECK_DEVICE:-cuda}
 deadline=${GPU_CHECK_DEADLINE_S:-390}
@@ -70,6 +73,9 @@ if torch.cuda.is_available():
 print("threads", torch.get_num_threads(), "cpus", os.cpu_count())
 '
 torch_lib=${GPU_TORCH_LIB:-$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)}
+if [ -z "$torch_lib" ]; then
+  torch_lib=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1)
+fi
 echo "torch lib folder for the binaries: ${torch_lib:-<not found>}" | tee "$OUT/env.log"
 
 # --- bundle ----------------------------------------------------------------------------------
