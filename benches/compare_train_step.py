@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-sys.path.insert(0, "tests/python")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
 from dpe_reference import reference_dpe  # noqa: E402
 
 BATCH = int(sys.argv[1]) if len(sys.argv) > 1 else 4

@@ -120,11 +120,14 @@ grep -A1 '^name = "tch"$' "$tree/Cargo.lock" | grep -q "version = \"$tch_version
 
 # --- 4. stage: binaries, shards, manifest ----------------------------------------------------
 stage=$target/stage
-rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/tests"
+rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/testbin" "$stage/benches" "$stage/tests/python"
+# The Python side of the step-time comparison travels with the binaries it compares against.
+cp benches/compare_train_step.py "$stage/benches/"
+cp tests/python/dpe_reference.py "$stage/tests/python/"
 cp "$CARGO_TARGET_DIR/release/msmu" "$CARGO_TARGET_DIR/release/examples/train_step_timing" "$stage/bin/"
 test_names=()
 while read -r exe; do
-  cp "$exe" "$stage/tests/"
+  cp "$exe" "$stage/testbin/"
   test_names+=("$(basename "$exe")")
 done < <(printf '%s\n' "$tests_json" | python3 -c '
 import json, sys
@@ -133,7 +136,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("train_model", "train_cli"):
         print(m["executable"])')
 [ ${#test_names[@]} -eq 2 ] || { echo "expected 2 test executables, got: ${test_names[*]}" >&2; exit 1; }
-for f in "$stage"/bin/* "$stage"/tests/*; do
+for f in "$stage"/bin/* "$stage"/testbin/*; do
   readelf -d "$f" | grep -q 'NEEDED.*libtorch_cuda.so' ||
     { echo "$f does not link libtorch_cuda.so" >&2; exit 1; }
   strip --strip-debug "$f"
@@ -159,11 +162,12 @@ touch "$shards/.ready"
   echo "TRAIN_STEP_TIMING=bin/train_step_timing"
   for n in "${test_names[@]}"; do
     case $n in
-      train_model-*) echo "TEST_TRAIN_MODEL=tests/$n" ;;
-      train_cli-*) echo "TEST_TRAIN_CLI=tests/$n" ;;
+      train_model-*) echo "TEST_TRAIN_MODEL=testbin/$n" ;;
+      train_cli-*) echo "TEST_TRAIN_CLI=testbin/$n" ;;
     esac
   done
   echo "SHARDS=shards"
+  echo "BENCH_PY=benches/compare_train_step.py"
 } >"$stage/manifest.env"
 
 # --- 5. pack ---------------------------------------------------------------------------------
@@ -172,5 +176,7 @@ rm -f "$bundle/bundle.tar.xz.tmp"
 tar -C "$stage" -cf - . | xz -T0 -6 >"$bundle/bundle.tar.xz.tmp"
 mv "$bundle/bundle.tar.xz.tmp" "$bundle/bundle.tar.xz"
 cp "$stage/manifest.env" "$bundle/manifest.env"
+# The device script too, so that `bash .gpu/gpu-check.sh` works from any checkout of the repo.
+cp scripts/gpu-check.sh "$bundle/gpu-check.sh"
 log "bundle: $bundle/bundle.tar.xz ($(du -h "$bundle/bundle.tar.xz" | cut -f1)); unpacked $(du -sh "$stage" | cut -f1)"
 cat "$bundle/manifest.env" >&2

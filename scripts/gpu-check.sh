@@ -10,7 +10,8 @@
 # Steps are independent; the script always exits 0 and ends with a summary ($OUT/summary.txt).
 # A global deadline (GPU_CHECK_DEADLINE_S, default 390 s) keeps the whole run under 7 minutes.
 #
-# Run from the repository root:  bash scripts/gpu-check.sh
+# Run from the repository root:  bash scripts/gpu-check.sh  (or bash .gpu/gpu-check.sh, the
+# copy build-gpu-bundle.sh puts beside the bundle; both work from the repository root).
 # Dry run on a machine without a GPU (catches script bugs):
 #   OUT=/tmp/gpu-out GPU_CHECK_DEVICE=cpu GPU_TORCH_LIB=$PWD/.gpu-libtorch/torch/lib \
 #     bash scripts/gpu-check.sh
@@ -89,9 +90,11 @@ else
 fi
 msmu=$work/${MSMU:-bin/msmu}
 timing=$work/${TRAIN_STEP_TIMING:-bin/train_step_timing}
-t_model=$work/${TEST_TRAIN_MODEL:-tests/train_model}
-t_cli=$work/${TEST_TRAIN_CLI:-tests/train_cli}
+t_model=$work/${TEST_TRAIN_MODEL:-testbin/train_model}
+t_cli=$work/${TEST_TRAIN_CLI:-testbin/train_cli}
 shards=$work/${SHARDS:-shards}
+bench_py=$work/${BENCH_PY:-benches/compare_train_step.py}
+[ -f "$bench_py" ] || bench_py=$repo/benches/compare_train_step.py
 # The binaries carry an rpath to the device's torch/lib already; LD_LIBRARY_PATH makes it
 # explicit (and wins over the build machine's paths).
 run_env=(env "LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RUST_BACKTRACE=1
@@ -102,29 +105,30 @@ step ldd 20 "${run_env[@]}" bash -c 'ldd "$1" | grep -E "torch|c10|cudart|not fo
 # --- CUDA ------------------------------------------------------------------------------------
 step device 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$msmu" device
 step train_model 150 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_model"
-step train_cli 200 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_cli"
+step train_cli 200 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_cli" --nocapture
 step timing-$dev 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$timing" "$batch" "$steps"
 step timing-cpu 90 "${run_env[@]}" MSMU_DEVICE=cpu "$timing" "$batch" "$steps"
-step bench-py-$dev 120 env MSMU_DEVICE="$dev" "$py" benches/compare_train_step.py "$batch" "$steps"
-step bench-py-cpu 120 env MSMU_DEVICE=cpu "$py" benches/compare_train_step.py "$batch" "$steps"
+step bench-py-$dev 120 env MSMU_DEVICE="$dev" "$py" "$bench_py" "$batch" "$steps"
+step bench-py-cpu 120 env MSMU_DEVICE=cpu "$py" "$bench_py" "$batch" "$steps"
 # Lower priority: the trainer in fp32 on CUDA (tells precision from other failures), and the
 # CPU path of the 2.11 build.
-step train_cli-fp32 150 "${run_env[@]}" MSMU_DEVICE="$dev" MSMU_AUTOCAST=0 "$t_cli"
+step train_cli-fp32 150 "${run_env[@]}" MSMU_DEVICE="$dev" MSMU_AUTOCAST=0 "$t_cli" --nocapture
 step train_model-cpu 150 "${run_env[@]}" MSMU_DEVICE=cpu "$t_model"
 
 # --- summary ---------------------------------------------------------------------------------
 {
   echo "== summary (MSMU_DEVICE=$dev, ${SECONDS}s total, bundle ${BUNDLE_COMMIT:-?} tch ${BUNDLE_TCH:-?} libtorch ${BUNDLE_TORCH:-?})"
   printf '%s\n' "${summary[@]}"
-  echo "== step times (median ms per training step, batch $batch)"
+  echo "== step times (median ms per training step, batch $batch) and test results"
   for f in "$OUT"/timing-*.log "$OUT"/bench-py-*.log; do
     [ -f "$f" ] || continue
     line=$(grep -h '"step_ms"' "$f" | tail -1)
     [ -n "$line" ] && printf '%-22s %s\n' "$(basename "$f" .log)" "$line"
   done
+  grep -h '^resume on' "$OUT"/train_cli*.log 2>/dev/null
   for f in "$OUT"/train_model*.log "$OUT"/train_cli*.log; do
-    [ -f "$f" ] || continue
-    printf '%-22s %s\n' "$(basename "$f" .log)" "$(grep -h '^test result' "$f" | tail -1)"
+    line=$(grep -h '^test result' "$f" 2>/dev/null | tail -1)
+    [ -n "$line" ] && printf '%-22s %s\n' "$(basename "$f" .log)" "$line"
   done
 } | tee "$OUT/summary.txt"
 rm -rf "$work"
