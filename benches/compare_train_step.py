@@ -3,12 +3,16 @@
 projector trained, AdamW, grad clipping), on the same synthetic batch layout as
 `examples/train_step_timing.rs`. Prints both JSON lines. `make bench-train` runs it.
 
-DPE in the PyTorch run is the reference formula of tests/python/test_train_dpe.py on the
-same 640x480 depth map (pooling in float64 with torch ops)."""
+DPE in the PyTorch run is the reference formula of tests/python/dpe_reference.py on the
+same 640x480 depth map (pooling in float64 with torch ops on the CPU, as msmu pools on the CPU).
+
+The device is MSMU_DEVICE as for msmu (auto = CUDA when available, cpu, cuda, cuda:N); on CUDA
+the forward pass and loss run under float16 autocast like msmu's trainer (tch's autocast
+default) unless MSMU_AUTOCAST=0, and the GPU is synchronized before every timer read."""
 
 import json
 import math
-import subprocess
+import os
 import sys
 import time
 
@@ -17,11 +21,34 @@ import torch
 import torch.nn.functional as F
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-sys.path.insert(0, "tests/python")
-from test_train_dpe import reference_dpe  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from dpe_reference import reference_dpe  # noqa: E402
 
 BATCH = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+
+
+def pick_device():
+    spec = os.environ.get("MSMU_DEVICE", "").strip().lower()
+    if spec in ("", "auto"):
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            sys.exit(f"MSMU_DEVICE={spec}: CUDA is not available to torch {torch.__version__}")
+        return torch.device("cuda:0" if spec == "cuda" else spec)
+    sys.exit(f"MSMU_DEVICE={spec!r}: expected auto, cpu, cuda or cuda:N")
+
+
+DEVICE = pick_device()
+AUTOCAST = DEVICE.type == "cuda" and os.environ.get("MSMU_AUTOCAST", "").strip().lower() not in (
+    "0", "false", "off", "no")
+
+
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 class LoraLinear(torch.nn.Module):
@@ -56,14 +83,14 @@ def tiny():
 
 def main():
     torch.manual_seed(0)
-    model = tiny()
+    model = tiny().to(DEVICE)
     ids = [1] + [10 + i % 900 for i in range(40)] + [4] * 64 + [30 + i for i in range(20)]
     prompt = len(ids)
     ids += [100 + (i * 7) % 900 for i in range(40)]
     labels = [-100] * prompt + ids[prompt:]
-    input_ids = torch.tensor([ids] * BATCH)
-    labels = torch.tensor([labels] * BATCH)
-    pixels = torch.randn(BATCH, 3, 112, 112)
+    input_ids = torch.tensor([ids] * BATCH, device=DEVICE)
+    labels = torch.tensor([labels] * BATCH, device=DEVICE)
+    pixels = torch.randn(BATCH, 3, 112, 112).to(DEVICE)
     depth = (np.arange(640 * 480) * 7919 % 5000).astype(np.uint16).reshape(480, 640)
     params = [p for p in model.parameters() if p.requires_grad]
     proj = set(id(p) for p in model.model.multi_modal_projector.parameters())
@@ -74,26 +101,31 @@ def main():
     step_s, dpe_s = [], []
     embed = model.get_input_embeddings()
     for step in range(STEPS + 3):
+        sync()
         t0 = time.perf_counter()
-        pe = torch.stack([reference_dpe(depth, 8, 128)[0] for _ in range(BATCH)]).float()
+        pe = torch.stack([reference_dpe(depth, 8, 128)[0] for _ in range(BATCH)]).float().to(DEVICE)
+        sync()
         t_dpe = time.perf_counter() - t0
-        feats = model.model.get_image_features(pixel_values=pixels)
-        feats = feats if torch.is_tensor(feats) else getattr(feats, "pooler_output", feats)
-        feats = torch.cat(list(feats)) if isinstance(feats, (list, tuple)) else feats
-        feats = feats.reshape(BATCH, -1, 128) + pe
-        embeds = embed(input_ids)
-        embeds = embeds.masked_scatter((input_ids == 4).unsqueeze(-1), feats)
-        out = model(inputs_embeds=embeds, labels=labels)
+        with torch.autocast(device_type=DEVICE.type, dtype=torch.float16, enabled=AUTOCAST):
+            feats = model.model.get_image_features(pixel_values=pixels)
+            feats = feats if torch.is_tensor(feats) else getattr(feats, "pooler_output", feats)
+            feats = torch.cat(list(feats)) if isinstance(feats, (list, tuple)) else feats
+            feats = feats.reshape(BATCH, -1, 128) + pe
+            embeds = embed(input_ids)
+            embeds = embeds.masked_scatter((input_ids == 4).unsqueeze(-1), feats.to(embeds.dtype))
+            out = model(inputs_embeds=embeds, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad()
+        sync()
         if step >= 3:
             step_s.append(time.perf_counter() - t0)
             dpe_s.append(t_dpe)
     step_med, dpe_med = float(np.median(step_s)), float(np.median(dpe_s))
     print(json.dumps({
         "impl": f"PyTorch eager {torch.__version__}, transformers",
+        "device": str(DEVICE), "autocast": AUTOCAST,
         "batch": BATCH, "seq_len": len(ids), "threads": torch.get_num_threads(),
         "step_ms": step_med * 1e3, "tokens_per_s": BATCH * len(ids) / step_med,
         "dpe_ms": dpe_med * 1e3, "dpe_share": dpe_med / step_med,

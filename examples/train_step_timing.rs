@@ -3,6 +3,10 @@
 //! encoding (pooling 640x480 depth maps + normalisation + sin/cos). Prints one JSON line;
 //! `benches/compare_train_step.py` runs the same model in PyTorch eager for comparison.
 //!
+//! The device is `MSMU_DEVICE` (auto/cpu/cuda/cuda:N, as `msmu train`); on CUDA the forward
+//! pass and loss run under autocast as in the trainer unless `MSMU_AUTOCAST=0`, and the GPU
+//! is synchronized before every timer read.
+//!
 //! cargo run --release --features train --example train_step_timing -- [batch] [steps]
 
 use std::time::Instant;
@@ -22,8 +26,15 @@ fn main() {
         .collect();
     let batch = args.first().copied().unwrap_or(4);
     let steps = args.get(1).copied().unwrap_or(20);
+    let device = msmu::train::device().expect("MSMU_DEVICE");
+    let mixed = msmu::train::autocast(device);
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
     let cfg = LlavaConfig::tiny(1024, 4);
-    let mut model = Llava::new(&cfg, Device::Cpu);
+    let mut model = Llava::new(&cfg, device);
     model.init_random(0);
     let lora = LoraConfig {
         rank: 8,
@@ -45,11 +56,15 @@ fn main() {
     labels[..prompt_len].iter_mut().for_each(|l| *l = IGNORE);
     let l = ids.len() as i64;
     let b = batch as i64;
-    let input_ids = Tensor::from_slice(&ids.repeat(batch)).view([b, l]);
-    let labels = Tensor::from_slice(&labels.repeat(batch)).view([b, l]);
+    let input_ids = Tensor::from_slice(&ids.repeat(batch))
+        .view([b, l])
+        .to_device(device);
+    let labels = Tensor::from_slice(&labels.repeat(batch))
+        .view([b, l])
+        .to_device(device);
     tch::manual_seed(0);
     let s = cfg.vision.image_size;
-    let pixels = Tensor::randn([b, 3, s, s], (Kind::Float, Device::Cpu));
+    let pixels = Tensor::randn([b, 3, s, s], (Kind::Float, Device::Cpu)).to_device(device);
     let depth = DepthMap {
         width: 640,
         height: 480,
@@ -73,21 +88,26 @@ fn main() {
     let mut step_s = Vec::new();
     let mut dpe_s = Vec::new();
     for step in 0..steps + 3 {
+        sync();
         let t0 = Instant::now();
         let cells: Vec<Vec<f64>> = (0..batch)
             .map(|_| dpe::depth_cells(&depth, cfg.vision.grid() as usize, &dpe_cfg))
             .collect();
-        let pe = dpe::encode(&cells, cfg.text.hidden_size, Device::Cpu);
+        let pe = dpe::encode(&cells, cfg.text.hidden_size, device);
+        sync();
         let t_dpe = t0.elapsed().as_secs_f64();
-        let logits = model
-            .forward(&input_ids, Some(&pixels), Some(&pe), None, true)
-            .unwrap();
-        let loss = lm_loss(&logits, &labels);
+        let loss = tch::autocast(mixed, || {
+            let logits = model
+                .forward(&input_ids, Some(&pixels), Some(&pe), None, true)
+                .unwrap();
+            lm_loss(&logits, &labels)
+        });
         loss.backward();
         opt.clip_grad_norm(1.0);
         opt.step(1.0);
         opt.zero_grad();
         let _ = loss.double_value(&[]);
+        sync();
         if step >= 3 {
             step_s.push(t0.elapsed().as_secs_f64());
             dpe_s.push(t_dpe);
@@ -103,6 +123,8 @@ fn main() {
         "{}",
         serde_json::json!({
             "impl": "msmu (tch)",
+            "device": format!("{device:?}"),
+            "autocast": mixed,
             "batch": batch,
             "seq_len": l,
             "threads": tch::get_num_threads(),

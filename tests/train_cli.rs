@@ -1,17 +1,27 @@
 //! `msmu train` and `msmu predict` end to end on the fixture shards (`fixtures/shards`, made by
 //! `msmu build`): the tiny preset lowers the loss, a run stopped and resumed continues exactly
 //! as the uninterrupted one, and the trained folder loads again for prediction.
+//!
+//! The test executable can run away from the tree it was built in: `MSMU_BIN` overrides the
+//! msmu binary and `MSMU_TRAIN_SHARDS` the shard folder (both are compile-time paths by
+//! default). msmu inherits `MSMU_DEVICE` / `MSMU_AUTOCAST`.
 #![cfg(feature = "train")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn msmu() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_msmu"))
+    match std::env::var_os("MSMU_BIN") {
+        Some(bin) => Command::new(bin),
+        None => Command::new(env!("CARGO_BIN_EXE_msmu")),
+    }
 }
 
 fn shards() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shards");
+    let dir = match std::env::var_os("MSMU_TRAIN_SHARDS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shards"),
+    };
     assert!(
         dir.join("data").exists(),
         "no fixture shards: run `make train-fixtures`"
@@ -160,8 +170,55 @@ fn tiny_preset_learns_and_predicts() {
     assert!((0.0..=100.0).contains(&average), "{report}");
 }
 
+/// The device msmu will train on (`msmu device` reads the same `MSMU_DEVICE`).
+fn msmu_device() -> String {
+    let out = msmu().arg("device").output().expect("msmu runs");
+    assert!(
+        out.status.success(),
+        "msmu device failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["selected"].as_str().unwrap().to_string()
+}
+
+/// Largest relative L2 difference over the tensors of two safetensors files (f32 only, as the
+/// trainer writes them; 0 when the files are byte-identical).
+fn max_rel_diff(a: &[u8], b: &[u8]) -> f64 {
+    if a == b {
+        return 0.0;
+    }
+    let (ta, tb) = (
+        safetensors::SafeTensors::deserialize(a).unwrap(),
+        safetensors::SafeTensors::deserialize(b).unwrap(),
+    );
+    let f32s = |d: &[u8]| -> Vec<f64> {
+        d.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect()
+    };
+    let mut worst = 0.0f64;
+    for (name, va) in ta.tensors() {
+        let vb = tb.tensor(&name).unwrap();
+        assert_eq!(va.dtype(), safetensors::Dtype::F32, "{name}");
+        assert_eq!(va.shape(), vb.shape(), "{name}");
+        let (xa, xb) = (f32s(va.data()), f32s(vb.data()));
+        let diff: f64 = xa.iter().zip(&xb).map(|(x, y)| (x - y).powi(2)).sum();
+        let norm: f64 = xa.iter().map(|x| x * x).sum();
+        worst = worst.max((diff / norm.max(1e-30)).sqrt());
+    }
+    worst
+}
+
+/// On the CPU a resumed run is bit-identical to the straight one. On CUDA some kernels (e.g.
+/// the attention backward) accumulate with atomics in no fixed order, so the check there is a
+/// tolerance (losses 1e-3 relative, saved tensors 1e-2 relative L2), and whether the runs were
+/// bit-identical anyway is printed. Order or state bugs still show up: a wrong batch or a
+/// lost optimizer state changes the losses and tensors by far more.
 #[test]
 fn resumed_run_continues_identically() {
+    let device = msmu_device();
+    let exact = device == "Cpu";
     let tmp = tempfile::tempdir().unwrap();
     let straight = tmp.path().join("straight");
     let split = tmp.path().join("split");
@@ -169,7 +226,23 @@ fn resumed_run_continues_identically() {
     train(&split, &["--max-steps", "6", "--stop-at-step", "3"]);
     assert_eq!(losses(&split).len(), 3);
     train(&split, &["--max-steps", "6", "--resume"]);
-    assert_eq!(losses(&straight), losses(&split));
+    let (la, lb) = (losses(&straight), losses(&split));
+    let identical = la == lb;
+    assert_eq!(
+        la.iter().map(|x| x.0).collect::<Vec<_>>(),
+        lb.iter().map(|x| x.0).collect::<Vec<_>>()
+    );
+    let loss_diff = la
+        .iter()
+        .zip(&lb)
+        .map(|(a, b)| (a.1 - b.1).abs() / a.1.abs().max(1.0))
+        .fold(0.0, f64::max);
+    eprintln!("resume on {device}: losses identical {identical}, max rel diff {loss_diff:e}");
+    if exact {
+        assert_eq!(la, lb);
+    } else {
+        assert!(loss_diff < 1e-3, "losses {la:?} vs {lb:?}");
+    }
     for f in [
         "adapter_model.safetensors",
         "projector.safetensors",
@@ -177,6 +250,15 @@ fn resumed_run_continues_identically() {
     ] {
         let a = std::fs::read(straight.join(f)).unwrap();
         let b = std::fs::read(split.join(f)).unwrap();
-        assert!(a == b, "{f} differs after resume");
+        let rel = max_rel_diff(&a, &b);
+        eprintln!(
+            "resume on {device}: {f} identical {}, max rel L2 diff {rel:e}",
+            a == b
+        );
+        if exact {
+            assert!(a == b, "{f} differs after resume");
+        } else {
+            assert!(rel < 1e-2, "{f} differs after resume: rel L2 {rel:e}");
+        }
     }
 }

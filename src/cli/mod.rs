@@ -78,6 +78,10 @@ pub enum Command {
     #[cfg(feature = "train")]
     #[command(hide = true)]
     Preprocess(train::PreprocessArgs),
+    /// The device MSMU_DEVICE selects, checked with a small matmul (one JSON line).
+    #[cfg(feature = "train")]
+    #[command(hide = true)]
+    Device(train::DeviceArgs),
 }
 
 /// The split plan from the scene-list options shared by `msmu qa` and `msmu build`.
@@ -125,6 +129,8 @@ pub fn main() -> ExitCode {
         Command::Dpe(args) => train::run_dpe(&args),
         #[cfg(feature = "train")]
         Command::Preprocess(args) => train::run_preprocess(&args),
+        #[cfg(feature = "train")]
+        Command::Device(args) => train::run_device(&args),
     };
     match result {
         Ok(code) => code,

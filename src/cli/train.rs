@@ -1,8 +1,9 @@
-//! `msmu train` (LoRA fine-tuning of a depth-encoded LLaVA on msmu shards) and two hidden
-//! helpers the Python cross-checks call: `msmu dpe` (depth positional encoding of one depth
-//! PNG) and `msmu preprocess` (CLIP pixels of one image), both written as safetensors.
+//! `msmu train` (LoRA fine-tuning of a depth-encoded LLaVA on msmu shards) and hidden
+//! helpers: `msmu dpe` (depth positional encoding of one depth PNG) and `msmu preprocess`
+//! (CLIP pixels of one image), both written as safetensors for the Python cross-checks, and
+//! `msmu device` (the device `MSMU_DEVICE` selects, checked with a small matmul).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -259,5 +260,74 @@ pub fn run_preprocess(args: &PreprocessArgs) -> anyhow::Result<ExitCode> {
     let s = i64::from(args.size);
     let t = tch::Tensor::from_slice(&pixels).view([3, s, s]);
     tch::Tensor::write_safetensors(&[("pixel_values", t)], &args.out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `msmu device`: which device `MSMU_DEVICE` selects and whether it computes.
+#[derive(clap::Args, Debug)]
+pub struct DeviceArgs {}
+
+/// Path of a loaded shared library whose file name is `name` (from /proc/self/maps on Linux):
+/// tells which libtorch the process really uses, and whether the CUDA part is linked at all.
+fn loaded_library(name: &str) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| Path::new(p).file_name().is_some_and(|f| f == name))
+        .map(str::to_string)
+}
+
+/// Prints one JSON line (selected device, what libtorch sees, a 256x256 matmul on the device
+/// against the CPU); fails when `MSMU_DEVICE` asks for a device that is not there.
+pub fn run_device(_args: &DeviceArgs) -> anyhow::Result<ExitCode> {
+    use tch::{Cuda, Device, Kind, Tensor};
+    let cuda_available = Cuda::is_available();
+    let cuda_devices = Cuda::device_count();
+    let report = |selected: Option<Device>, matmul: serde_json::Value| {
+        serde_json::json!({
+            "MSMU_DEVICE": std::env::var(crate::train::DEVICE_ENV).ok(),
+            "selected": selected.map(|d| format!("{d:?}")),
+            "autocast": selected.map(crate::train::autocast),
+            "cuda_available": cuda_available,
+            "cuda_devices": cuda_devices,
+            "cudnn_available": Cuda::cudnn_is_available(),
+            "has_cuda": tch::utils::has_cuda(),
+            "libtorch_cpu": loaded_library("libtorch_cpu.so"),
+            "libtorch_cuda": loaded_library("libtorch_cuda.so"),
+            "threads": tch::get_num_threads(),
+            "matmul": matmul,
+        })
+    };
+    let device = match crate::train::device() {
+        Ok(d) => d,
+        Err(e) => {
+            println!("{}", report(None, serde_json::Value::Null));
+            return Err(e);
+        }
+    };
+    tch::manual_seed(0);
+    let a = Tensor::randn([256, 256], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([256, 256], (Kind::Float, Device::Cpu));
+    let reference = a.matmul(&b);
+    let on_device = a.to_device(device).matmul(&b.to_device(device));
+    if let Device::Cuda(i) = device {
+        Cuda::synchronize(i as i64);
+    }
+    let diff = (on_device.to_device(Device::Cpu) - &reference)
+        .abs()
+        .max()
+        .double_value(&[]);
+    let scale = reference.abs().max().double_value(&[]);
+    let ok = diff <= 1e-3 * scale.max(1.0);
+    println!(
+        "{}",
+        report(
+            Some(device),
+            serde_json::json!({"max_abs_diff_vs_cpu": diff, "max_abs": scale, "ok": ok}),
+        )
+    );
+    if !ok {
+        anyhow::bail!("matmul on {device:?} differs from the CPU by {diff}");
+    }
     Ok(ExitCode::SUCCESS)
 }

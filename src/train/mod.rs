@@ -39,6 +39,66 @@ pub enum ModelSource {
     Dir(PathBuf),
 }
 
+/// Environment variable choosing the device of `msmu train` / `msmu predict` (see [`device`]).
+pub const DEVICE_ENV: &str = "MSMU_DEVICE";
+
+/// Environment variable switching the trainer's mixed precision on CUDA (see [`autocast`]).
+pub const AUTOCAST_ENV: &str = "MSMU_AUTOCAST";
+
+/// The device to train and predict on, from `MSMU_DEVICE`: `auto` (the default, also when
+/// unset or empty: the first CUDA device when libtorch sees one, else the CPU), `cpu`, `cuda`
+/// (= `cuda:0`) or `cuda:N`. Asking for CUDA when libtorch has none (no GPU, or a CPU-only
+/// libtorch) is an error, not a silent fallback.
+pub fn device() -> anyhow::Result<Device> {
+    let spec = std::env::var(DEVICE_ENV).unwrap_or_default();
+    let n_cuda = if tch::Cuda::is_available() {
+        tch::Cuda::device_count()
+    } else {
+        0
+    };
+    parse_device(&spec, n_cuda)
+}
+
+/// [`device`] for a given specification and number of visible CUDA devices.
+pub fn parse_device(spec: &str, n_cuda: i64) -> anyhow::Result<Device> {
+    let spec = spec.trim().to_ascii_lowercase();
+    let cuda_index = match spec.as_str() {
+        "" | "auto" => {
+            return Ok(if n_cuda > 0 {
+                Device::Cuda(0)
+            } else {
+                Device::Cpu
+            })
+        }
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(i)) => i,
+            _ => anyhow::bail!("{DEVICE_ENV}={spec:?}: expected auto, cpu, cuda or cuda:N"),
+        },
+    };
+    if n_cuda <= 0 {
+        anyhow::bail!(
+            "{DEVICE_ENV}={spec}: CUDA is not available (no GPU visible, or this msmu was \
+             built against a CPU-only libtorch)"
+        );
+    }
+    if cuda_index as i64 >= n_cuda {
+        anyhow::bail!("{DEVICE_ENV}={spec}: only {n_cuda} CUDA device(s) visible");
+    }
+    Ok(Device::Cuda(cuda_index))
+}
+
+/// Whether the trainer runs its forward pass under autocast (mixed precision) on `device`:
+/// on CUDA unless `MSMU_AUTOCAST=0` (then fp32 everywhere); never on the CPU.
+pub fn autocast(device: Device) -> bool {
+    device.is_cuda()
+        && !matches!(
+            std::env::var(AUTOCAST_ENV).as_deref().map(str::trim),
+            Ok("0") | Ok("false") | Ok("off") | Ok("no")
+        )
+}
+
 /// Vocabulary size of the tiny preset's tokenizer.
 pub const TINY_VOCAB: usize = 1024;
 
@@ -86,5 +146,26 @@ pub fn load_base(
             model.init_random(seed as i64);
             Ok((model, tokenizer))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_spec() {
+        assert_eq!(parse_device("", 0).unwrap(), Device::Cpu);
+        assert_eq!(parse_device("auto", 0).unwrap(), Device::Cpu);
+        assert_eq!(parse_device("auto", 2).unwrap(), Device::Cuda(0));
+        assert_eq!(parse_device("cpu", 2).unwrap(), Device::Cpu);
+        assert_eq!(parse_device(" CUDA ", 1).unwrap(), Device::Cuda(0));
+        assert_eq!(parse_device("cuda:1", 2).unwrap(), Device::Cuda(1));
+        let err = parse_device("cuda", 0).unwrap_err().to_string();
+        assert!(err.contains("CUDA is not available"), "{err}");
+        assert!(parse_device("cuda:2", 2).is_err());
+        assert!(parse_device("cuda:x", 2).is_err());
+        let err = parse_device("gpu", 1).unwrap_err().to_string();
+        assert!(err.contains("expected auto, cpu, cuda or cuda:N"), "{err}");
     }
 }

@@ -132,7 +132,8 @@ pub fn generate(
 
 /// Runs prediction; returns the number of answers written.
 pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
-    let device = Device::cuda_if_available();
+    let device = crate::train::device()?;
+    tracing::debug!("predicting on {device:?}");
     tch::manual_seed(cfg.seed as i64);
     let (mut model, tokenizer) = load_base(
         &ModelSource::Dir(cfg.model.clone()),

@@ -234,10 +234,10 @@ pub fn lm_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
     shifted.cross_entropy_loss::<Tensor>(&targets, None, tch::Reduction::Mean, IGNORE, 0.0)
 }
 
-/// Loss of one batch (autocast on CUDA).
+/// Loss of one batch (autocast on CUDA unless `MSMU_AUTOCAST=0`, see [`crate::train::autocast`]).
 pub fn batch_loss(model: &Llava, batch: &Batch, train: bool) -> anyhow::Result<Tensor> {
-    let cuda = batch.input_ids.device().is_cuda();
-    tch::autocast(cuda, || {
+    let mixed = crate::train::autocast(batch.input_ids.device());
+    tch::autocast(mixed, || {
         let logits = model.forward(
             &batch.input_ids,
             Some(&batch.pixel_values),
@@ -391,7 +391,15 @@ pub struct TrainSummary {
 }
 
 pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
-    let device = Device::cuda_if_available();
+    let device = crate::train::device()?;
+    tracing::info!(
+        "training on {device:?}{}",
+        if crate::train::autocast(device) {
+            " (autocast)"
+        } else {
+            ""
+        }
+    );
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     // On resume a tiny run's base model is the one saved in the output folder.
     let source = match (&cfg.model, cfg.resume) {

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# CUDA check of the trainer on a GPU machine that has PyTorch (2.11.0+cu130) but no Rust and
+# no network: unpacks the bundle made by scripts/build-gpu-bundle.sh (.gpu/bundle.tar.xz),
+# points the binaries at the machine's own torch/lib, and runs, each step under `timeout`
+# and logged to $OUT/<step>.log:
+#   nvidia-smi, torch info, unpack, ldd, `msmu device` (MSMU_DEVICE=cuda: fails without CUDA),
+#   the train_model and train_cli tests on CUDA, train_step_timing and
+#   benches/compare_train_step.py on CUDA and on the CPU, then (time permitting) train_cli with
+#   MSMU_AUTOCAST=0 and train_model on the CPU.
+# Steps are independent; the script always exits 0 and ends with a summary ($OUT/summary.txt).
+# A global deadline (GPU_CHECK_DEADLINE_S, default 390 s) keeps the whole run under 7 minutes.
+#
+# Run from the repository root:  bash scripts/gpu-check.sh  (or bash .gpu/gpu-check.sh, the
+# copy build-gpu-bundle.sh puts beside the bundle; both work from the repository root).
+# Dry run on a machine without a GPU (catches script bugs):
+#   OUT=/tmp/gpu-out GPU_CHECK_DEVICE=cpu GPU_TORCH_LIB=$PWD/.gpu-libtorch/torch/lib \
+#     bash scripts/gpu-check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+started=$SECONDS
+OUT=${OUT:-$repo/gpu-out}
+mkdir -p "$OUT"
+py=${PYTHON:-python3}
+if ! "$py" -c 'import torch' 2>/dev/null && [ -x /opt/torch/.venv/bin/python3 ]; then
+  py=/opt/torch/.venv/bin/python3
+fi
+bundle=${GPU_BUNDLE:-$repo/.gpu/bundle.tar.xz}
+dev=${GPU_CHECK_DEVICE:-cuda}
+deadline=${GPU_CHECK_DEADLINE_S:-390}
+batch=${GPU_CHECK_BATCH:-4}
+steps=${GPU_CHECK_STEPS:-20}
+slow=${GPU_CHECK_SLOW:-1}  # multiplies every step's timeout (dry runs on small machines)
+work=${GPU_WORK:-$(mktemp -d /tmp/msmu-gpu.XXXXXX)}
+summary=()
+
+# step NAME LIMIT_S CMD...: runs CMD with a timeout (cut to the time left before the deadline),
+# output to the terminal and $OUT/NAME.log; records PASS / FAIL(rc) / TIMEOUT / SKIP.
+step() {
+  local name=$1 limit=$2 left rc t0
+  shift 2
+  limit=$((limit * slow))
+  left=$((deadline - (SECONDS - started)))
+  if [ "$left" -lt 15 ]; then
+    summary+=("$(printf '%-22s %-10s %5s s' "$name" SKIP -)")
+    echo "== [$name] skipped: ${left}s left before the ${deadline}s deadline" | tee "$OUT/$name.log"
+    return 0
+  fi
+  [ "$limit" -le "$left" ] || limit=$left
+  t0=$SECONDS
+  echo "== [$name] (timeout ${limit}s) $*" | tee "$OUT/$name.log"
+  timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$OUT/$name.log"
+  rc=${PIPESTATUS[0]}
+  local status=PASS
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    status=TIMEOUT
+  elif [ "$rc" -ne 0 ]; then
+    status="FAIL($rc)"
+  fi
+  echo "== [$name] $status in $((SECONDS - t0))s" | tee -a "$OUT/$name.log"
+  summary+=("$(printf '%-22s %-10s %5s s' "$name" "$status" "$((SECONDS - t0))")")
+  return 0
+}
+
+# --- machine ---------------------------------------------------------------------------------
+step nvidia-smi 20 nvidia-smi
+step torch-info 60 "$py" -c '
+import os, torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
+print("torch lib", os.path.join(os.path.dirname(torch.__file__), "lib"))
+print("cuda available", torch.cuda.is_available(), "devices", torch.cuda.device_count())
+if torch.cuda.is_available():
+    print("device 0", torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))
+print("threads", torch.get_num_threads(), "cpus", os.cpu_count())
+'
+torch_lib=${GPU_TORCH_LIB:-$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)}
+if [ -z "$torch_lib" ]; then
+  torch_lib=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1)
+fi
+echo "torch lib folder for the binaries: ${torch_lib:-<not found>}" | tee "$OUT/env.log"
+
+# --- bundle ----------------------------------------------------------------------------------
+step unpack 60 tar -xJf "$bundle" -C "$work"
+if [ -f "$work/manifest.env" ]; then
+  # shellcheck disable=SC1091
+  . "$work/manifest.env"
+  cat "$work/manifest.env" >>"$OUT/env.log"
+else
+  echo "no manifest in $work: the bundle did not unpack" | tee -a "$OUT/env.log"
+fi
+msmu=$work/${MSMU:-bin/msmu}
+timing=$work/${TRAIN_STEP_TIMING:-bin/train_step_timing}
+t_model=$work/${TEST_TRAIN_MODEL:-testbin/train_model}
+t_cli=$work/${TEST_TRAIN_CLI:-testbin/train_cli}
+shards=$work/${SHARDS:-shards}
+bench_py=$work/${BENCH_PY:-benches/compare_train_step.py}
+[ -f "$bench_py" ] || bench_py=$repo/benches/compare_train_step.py
+# The binaries carry an rpath to the device's torch/lib already; LD_LIBRARY_PATH makes it
+# explicit (and wins over the build machine's paths).
+run_env=(env "LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RUST_BACKTRACE=1
+  "MSMU_BIN=$msmu" "MSMU_TRAIN_SHARDS=$shards")
+
+step ldd 20 "${run_env[@]}" bash -c 'ldd "$1" | grep -E "torch|c10|cudart|not found"; ! ldd "$1" | grep -q "not found"' _ "$msmu"
+
+# --- CUDA ------------------------------------------------------------------------------------
+step device 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$msmu" device
+step train_model 150 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_model"
+step train_cli 200 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_cli" --nocapture
+step timing-$dev 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$timing" "$batch" "$steps"
+step timing-cpu 90 "${run_env[@]}" MSMU_DEVICE=cpu "$timing" "$batch" "$steps"
+step bench-py-$dev 120 env MSMU_DEVICE="$dev" "$py" "$bench_py" "$batch" "$steps"
+step bench-py-cpu 120 env MSMU_DEVICE=cpu "$py" "$bench_py" "$batch" "$steps"
+# Lower priority: the trainer in fp32 on CUDA (tells precision from other failures), and the
+# CPU path of the 2.11 build.
+step train_cli-fp32 150 "${run_env[@]}" MSMU_DEVICE="$dev" MSMU_AUTOCAST=0 "$t_cli" --nocapture
+step train_model-cpu 150 "${run_env[@]}" MSMU_DEVICE=cpu "$t_model"
+
+# --- summary ---------------------------------------------------------------------------------
+{
+  echo "== summary (MSMU_DEVICE=$dev, ${SECONDS}s total, bundle ${BUNDLE_COMMIT:-?} tch ${BUNDLE_TCH:-?} libtorch ${BUNDLE_TORCH:-?})"
+  printf '%s\n' "${summary[@]}"
+  echo "== step times (median ms per training step, batch $batch) and test results"
+  for f in "$OUT"/timing-*.log "$OUT"/bench-py-*.log; do
+    [ -f "$f" ] || continue
+    line=$(grep -h '"step_ms"' "$f" | tail -1)
+    [ -n "$line" ] && printf '%-22s %s\n' "$(basename "$f" .log)" "$line"
+  done
+  grep -h '^resume on' "$OUT"/train_cli*.log 2>/dev/null
+  for f in "$OUT"/train_model*.log "$OUT"/train_cli*.log; do
+    line=$(grep -h '^test result' "$f" 2>/dev/null | tail -1)
+    [ -n "$line" ] && printf '%-22s %s\n' "$(basename "$f" .log)" "$line"
+  done
+} | tee "$OUT/summary.txt"
+rm -rf "$work"
+exit 0
