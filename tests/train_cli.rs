@@ -78,22 +78,40 @@ fn tiny_preset_learns_and_predicts() {
         &out,
         &[
             "--max-steps",
-            "150",
+            "300",
             "--lr",
             "2e-3",
             "--projector-lr",
             "1e-3",
             "--eval-every",
-            "75",
+            "150",
             "--eval-rows",
             "2",
         ],
     );
     let l = losses(&out);
-    assert_eq!(l.len(), 150);
+    assert_eq!(l.len(), 300);
     let head: f64 = l[..10].iter().map(|x| x.1).sum::<f64>() / 10.0;
     let tail: f64 = l[l.len() - 10..].iter().map(|x| x.1).sum::<f64>() / 10.0;
     assert!(tail < 0.6 * head, "loss {head:.3} -> {tail:.3}");
+    // --eval-every 150: the held-out loss is logged at steps 150 and 300, and is finite.
+    let evals: Vec<(u64, f64)> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some((v["step"].as_u64()?, v.get("eval_loss")?.as_f64()?))
+        })
+        .collect();
+    assert_eq!(
+        evals.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![150, 300],
+        "{evals:?}"
+    );
+    assert!(
+        evals.iter().all(|e| e.1.is_finite() && e.1 > 0.0),
+        "{evals:?}"
+    );
     for f in [
         "adapter_model.safetensors",
         "adapter_config.json",

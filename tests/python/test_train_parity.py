@@ -6,6 +6,7 @@ transformers' `generate` tokens; and msmu's image preprocessing equals `CLIPImag
 (`make train-fixtures`)."""
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -86,6 +87,23 @@ def test_logits_match_transformers_without_dpe(tiny_llava, tmp_path):
     model_dir, model = tiny_llava
     dump, _ = run_predict(model_dir, tmp_path, "--no-dpe")
     assert "dpe" not in dump
+    with torch.no_grad():
+        ref = model(input_ids=dump["input_ids"], pixel_values=dump["pixel_values"]).logits
+    diff = (ref - dump["logits"]).abs().max().item()
+    assert diff < 1e-4, f"max abs logit diff {diff}"
+
+
+def test_sharded_checkpoint_loads_with_same_logits(tiny_llava, tmp_path):
+    """`save_pretrained(max_shard_size=...)` writes several safetensors files plus
+    `model.safetensors.index.json` (the layout of the real 7B/13B checkpoints)."""
+    model_dir, model = tiny_llava
+    sharded = tmp_path / "sharded"
+    model.save_pretrained(sharded, max_shard_size="100KB")
+    shutil.copy(model_dir / "tokenizer.json", sharded / "tokenizer.json")
+    shards = sorted(p.name for p in sharded.glob("model-*.safetensors"))
+    assert len(shards) > 1 and (sharded / "model.safetensors.index.json").exists(), shards
+    assert not (sharded / "model.safetensors").exists()
+    dump, _ = run_predict(sharded, tmp_path, "--no-dpe")
     with torch.no_grad():
         ref = model(input_ids=dump["input_ids"], pixel_values=dump["pixel_values"]).logits
     diff = (ref - dump["logits"]).abs().max().item()
