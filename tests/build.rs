@@ -377,3 +377,37 @@ fn eval_scores_a_built_bench() {
         assert!(report["bench_items"].as_u64().unwrap() > 50);
     }
 }
+
+/// `docs/build-msmu-density.json` (the configuration behind the MSMU-scale projection in
+/// docs/PERFORMANCE.md) is a complete, valid build configuration: it loads, and differs from
+/// the default only in the QA density.
+#[test]
+fn msmu_density_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/build-msmu-density.json");
+    let print = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["build", "--out", s(&out), "--print-config"];
+        args.extend_from_slice(extra);
+        let result = msmu(&args);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        serde_json::from_slice(&result.stdout).unwrap()
+    };
+    let dense = print(&["--config", s(&config)]);
+    let mut default = print(&[]);
+    assert_eq!(dense["qa"]["max_per_image"], 28);
+    for (family, cap) in default["qa"]["family_caps"].as_object().unwrap() {
+        assert_eq!(
+            dense["qa"]["family_caps"][family].as_u64(),
+            cap.as_u64().map(|c| 2 * c),
+            "{family}"
+        );
+    }
+    default["qa"]["max_per_image"] = dense["qa"]["max_per_image"].clone();
+    default["qa"]["family_caps"] = dense["qa"]["family_caps"].clone();
+    assert_eq!(dense, default);
+}
