@@ -157,13 +157,16 @@ fn build_scene_inner(job: &SceneJob, ctx: &SceneContext) -> SceneOutput {
             &ctx.visibility,
             &config.views,
         );
-        let (selected, renders): (Vec<_>, BTreeMap<_, _>) = views
+        let mut renders = BTreeMap::new();
+        let selected = views
             .into_iter()
             .map(|(view, render)| {
-                let index = view.frame_index;
-                (view, (index, render))
+                if let Some(render) = render {
+                    renders.insert(view.frame_index, render);
+                }
+                view
             })
-            .unzip();
+            .collect();
         (selected, renders, stats)
     } else {
         let (selected, stats) = select_views(

@@ -143,20 +143,19 @@ pub fn select_views(
 /// [`select_views`], also returning each selected view's whole-mesh render (analysis camera,
 /// `visibility.render` settings), so a caller that needs that very render (the depth column
 /// of `msmu build`) does not rasterize the frame again. Renders of frames that are not
-/// selected are dropped as soon as their frame is analysed.
+/// selected are dropped as soon as their frame is analysed. A view whose camera cannot be
+/// rendered (selectable only with `min_valid_objects = 0`) comes without one.
 pub fn select_views_keeping_renders(
     scene: &Scene,
     measurements: &[ObjectMeasurement],
     rules: &SelectionRules,
     visibility: &VisibilityConfig,
     config: &ViewSelectionConfig,
-) -> (Vec<(SelectedView, RenderedView)>, ViewSelectionStats) {
-    let (views, stats) = select(scene, measurements, rules, visibility, config, true);
-    let views = views
-        .into_iter()
-        .filter_map(|(view, render)| Some((view, render?)))
-        .collect();
-    (views, stats)
+) -> (
+    Vec<(SelectedView, Option<RenderedView>)>,
+    ViewSelectionStats,
+) {
+    select(scene, measurements, rules, visibility, config, true)
 }
 
 fn select(
