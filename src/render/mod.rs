@@ -322,10 +322,6 @@ struct Rasterizer<'a> {
     /// Per-vertex `(u, v, 1/z)`, meaningful for vertices in front of the near plane,
     /// computed once per view with [`project`].
     proj: Vec<ProjVertex>,
-    width_px: u32,
-    height_px: u32,
-    /// Row stride of `inv_depth` and `instance` (the image width).
-    stride: usize,
     /// The z-buffer, kept as 1/z (larger = nearer, 0 = empty) so the per-pixel test needs no
     /// division; converted to metric depth once per pixel in [`Rasterizer::finish`]. Row-major
     /// `width * height` pixels plus [`LANES`] of padding at the end, so a chunk of [`LANES`]
@@ -383,9 +379,6 @@ impl<'a> Rasterizer<'a> {
             camera_from_world,
             outcode,
             proj,
-            width_px: width,
-            height_px: height,
-            stride: width as usize,
             inv_depth: vec![0.0; width as usize * height as usize + LANES],
             instance: vec![0; width as usize * height as usize + LANES],
             color: config
@@ -407,7 +400,7 @@ impl<'a> Rasterizer<'a> {
     /// Turns the 1/z buffer into metric depth (in place) and drops the padding.
     fn finish(self) -> RenderedView {
         SCRATCH.set((self.outcode, self.proj));
-        let n = self.width_px as usize * self.height_px as usize;
+        let n = (self.width * self.height) as usize;
         let mut depth_m = self.inv_depth;
         depth_m.truncate(n);
         for d in &mut depth_m {
@@ -420,8 +413,8 @@ impl<'a> Rasterizer<'a> {
         let mut instance = self.instance;
         instance.truncate(n);
         RenderedView {
-            width: self.width_px,
-            height: self.height_px,
+            width: self.width as u32,
+            height: self.height as u32,
             depth_m,
             instance,
             color_rgb: self.color,
@@ -663,7 +656,7 @@ impl<'a> Rasterizer<'a> {
                     &chunks,
                     &mut self.inv_depth,
                     &mut self.instance,
-                    self.stride,
+                    self.width as usize,
                     (x_lo, x_hi),
                     (y_lo, y_hi),
                 );
@@ -672,7 +665,6 @@ impl<'a> Rasterizer<'a> {
         }
 
         let width = self.width as usize;
-        let stride = self.stride;
         // Disjoint borrows of the buffers, sliced per row below, so the pixel loop works on
         // plain slices (no bounds checks, pointers kept in registers).
         let inv_depth = &mut self.inv_depth;
@@ -681,7 +673,7 @@ impl<'a> Rasterizer<'a> {
         for y in y_lo..y_hi {
             let mut e = row;
             let yf = y as f64;
-            let span = y * stride + x_lo..y * stride + x_hi;
+            let span = y * width + x_lo..y * width + x_hi;
             let inv_row = &mut inv_depth[span.clone()];
             let inst_row = &mut instance_buf[span];
             let row_inv_z = zb * yf + zc;
