@@ -998,11 +998,16 @@ mod tests {
         assert_eq!(view.instance[10 * 21 + 10], 2);
     }
 
-    /// Renders `faces` one at a time with the chunked (SIMD) or the scalar path.
-    fn render_each_face(mesh: &Mesh, cam: &Camera, chunked: bool) -> Vec<(Vec<bool>, Vec<f32>)> {
+    /// Renders each face of `mesh` alone, with the chunked (SIMD) or the scalar path.
+    fn render_each_face(
+        mesh: &Mesh,
+        cam: &Camera,
+        config: &RenderConfig,
+        chunked: bool,
+    ) -> Vec<(Vec<bool>, Vec<f32>)> {
         (0..mesh.triangles.len())
             .map(|f| {
-                let mut r = Rasterizer::new(mesh, &[], cam, &RenderConfig::default());
+                let mut r = Rasterizer::new(mesh, &[], cam, config);
                 r.chunked = chunked;
                 r.draw_face(f);
                 let view = r.finish();
@@ -1018,7 +1023,8 @@ mod tests {
     fn chunked_and_scalar_paths_cover_the_same_pixels() {
         // Random small triangles (slivers, sub-pixel ones, some crossing the image border),
         // at random depths and slants: each face alone must cover exactly the same pixels on
-        // both paths, with depth equal to f32 precision.
+        // both paths, with depth equal to f32 precision. With a far plane at 3 m many of them
+        // straddle it, which exercises the chunked path's per-pixel depth-range mask.
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let cam = camera(96, 64, Pose::identity());
@@ -1044,24 +1050,33 @@ mod tests {
             }
             mesh.triangles.push([base, base + 1, base + 2]);
         }
-        let chunked = render_each_face(&mesh, &cam, true);
-        let scalar = render_each_face(&mesh, &cam, false);
-        let (mut covered, mut max_rel) = (0, 0.0f32);
-        for (f, ((mask_c, depth_c), (mask_s, depth_s))) in chunked.iter().zip(&scalar).enumerate() {
-            assert_eq!(
-                mask_c, mask_s,
-                "face {f}: coverage differs between the paths"
-            );
-            for (dc, ds) in depth_c.iter().zip(depth_s) {
-                // The chunk steps 1/z in f32 over at most 7 pixels: a few f32 ulp.
-                let rel = (dc - ds).abs() / ds.max(1e-6);
-                assert!(rel <= 1e-6, "face {f}: depth {dc} vs {ds}");
-                max_rel = max_rel.max(rel);
+        let far = RenderConfig {
+            far_m: 3.0,
+            ..RenderConfig::default()
+        };
+        for config in [RenderConfig::default(), far] {
+            let chunked = render_each_face(&mesh, &cam, &config, true);
+            let scalar = render_each_face(&mesh, &cam, &config, false);
+            let (mut covered, mut max_rel) = (0, 0.0f32);
+            for (f, ((mask_c, depth_c), (mask_s, depth_s))) in
+                chunked.iter().zip(&scalar).enumerate()
+            {
+                assert_eq!(mask_c, mask_s, "face {f}: coverage differs ({config:?})");
+                for (dc, ds) in depth_c.iter().zip(depth_s) {
+                    // The chunk steps 1/z in f32 over at most 7 pixels: a few f32 ulp.
+                    let rel = (dc - ds).abs() / ds.max(1e-6);
+                    assert!(rel <= 1e-6, "face {f}: depth {dc} vs {ds}");
+                    assert!(
+                        *dc <= config.far_m as f32,
+                        "face {f}: {dc} beyond the far plane"
+                    );
+                    max_rel = max_rel.max(rel);
+                }
+                covered += mask_c.iter().filter(|&&c| c).count();
             }
-            covered += mask_c.iter().filter(|&&c| c).count();
+            eprintln!("{config:?}: covered {covered} pixels, max relative difference {max_rel:e}");
+            assert!(covered > 5_000, "the triangles cover pixels ({covered})");
         }
-        eprintln!("covered {covered} pixels, max relative depth difference {max_rel:e}");
-        assert!(covered > 5_000, "the triangles cover pixels ({covered})");
     }
 
     #[test]
@@ -1072,7 +1087,7 @@ mod tests {
         let cam = camera(64, 48, Pose::identity());
         for chunked in [true, false] {
             let mut hits = vec![0u32; 64 * 48];
-            for (mask, _) in render_each_face(&mesh, &cam, chunked) {
+            for (mask, _) in render_each_face(&mesh, &cam, &RenderConfig::default(), chunked) {
                 for (h, covered) in hits.iter_mut().zip(mask) {
                     *h += covered as u32;
                 }
