@@ -5,8 +5,8 @@
 //! `cargo bench --bench eval -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use msmu::eval::report::evaluate;
-use msmu::eval::{family_of_type, BenchItem, Prediction, Structured};
+use msmu_eval::report::evaluate;
+use msmu_eval::{family_of_type, BenchItem, Prediction, Structured};
 
 fn cases() -> (Vec<BenchItem>, Vec<Prediction>) {
     let text = include_str!("../tests/data/eval_agreement.jsonl");

@@ -6,10 +6,10 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use msmu::geom::distance::{build_instance_bvhs, closest_surface_pairs};
-use msmu::geom::measure::measure_scene;
-use msmu::io::{load_scene, ReadOptions};
-use msmu::synth::write_scannet::{write_scannet, ScanNetWriteOptions};
+use msmu_data::geom::distance::{build_instance_bvhs, closest_surface_pairs};
+use msmu_data::geom::measure::measure_scene;
+use msmu_data::io::{load_scene, ReadOptions};
+use msmu_synth::write_scannet::{write_scannet, ScanNetWriteOptions};
 
 fn bench_geom(c: &mut Criterion) {
     let synth = common::synth_scene(1);

@@ -8,11 +8,11 @@ mod common;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use msmu::io::frames::{read_color_bytes, read_sensor_depth};
-use msmu::io::scannet::sens::index_sens;
-use msmu::io::{load_scene, ReadOptions};
-use msmu::scene::{DepthSource, ImageSource};
-use msmu::synth::write_scannet::{write_scannet, FrameLayout, ScanNetWriteOptions};
+use msmu_data::io::frames::{read_color_bytes, read_sensor_depth};
+use msmu_data::io::scannet::sens::index_sens;
+use msmu_data::io::{load_scene, ReadOptions};
+use msmu_data::scene::{DepthSource, ImageSource};
+use msmu_synth::write_scannet::{write_scannet, FrameLayout, ScanNetWriteOptions};
 
 /// Indexes the `.sens` stream and reads every frame's JPEG bytes and decoded depth.
 /// Returns the number of frames and the payload bytes read.
@@ -61,7 +61,7 @@ fn bench_io(c: &mut Criterion) {
     group.sample_size(20);
     group.throughput(Throughput::Bytes(ply_bytes));
     group.bench_function("ply_read_mesh_150k_faces", |b| {
-        b.iter(|| msmu::io::ply::read_mesh(&ply).expect("read mesh"))
+        b.iter(|| msmu_data::io::ply::read_mesh(&ply).expect("read mesh"))
     });
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));

@@ -8,13 +8,13 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use msmu::geom::select::SelectionRules;
-use msmu::geom::views::ViewSelectionConfig;
-use msmu::geom::visibility::VisibilityConfig;
-use msmu::io::{load_scene, ReadOptions};
-use msmu::qa::generate::{generate_scene, prepare_scene};
-use msmu::qa::templates::TemplateSet;
-use msmu::qa::QaConfig;
+use msmu_data::geom::select::SelectionRules;
+use msmu_data::geom::views::ViewSelectionConfig;
+use msmu_data::geom::visibility::VisibilityConfig;
+use msmu_data::io::{load_scene, ReadOptions};
+use msmu_data::qa::generate::{generate_scene, prepare_scene};
+use msmu_data::qa::templates::TemplateSet;
+use msmu_data::qa::QaConfig;
 
 fn bench_qa(c: &mut Criterion) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");

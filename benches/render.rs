@@ -5,7 +5,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use msmu::render::{render, render_many, RenderConfig};
+use msmu_data::render::{render, render_many, RenderConfig};
 
 fn bench_render(c: &mut Criterion) {
     let scene = common::synth_scene(16);

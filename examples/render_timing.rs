@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use msmu::render::{render, RenderConfig};
+use msmu_data::render::{render, RenderConfig};
 
 struct Args {
     scene: PathBuf,
@@ -56,7 +56,7 @@ fn parse_args() -> anyhow::Result<Args> {
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let t0 = Instant::now();
-    let scene = msmu::io::load_scene(&args.scene, &msmu::io::ReadOptions::default())?;
+    let scene = msmu_data::io::load_scene(&args.scene, &msmu_data::io::ReadOptions::default())?;
     let load_s = t0.elapsed().as_secs_f64();
     let cameras: Vec<_> = scene
         .frames

@@ -11,13 +11,13 @@
 
 use std::time::Instant;
 
-use msmu::train::config::LlavaConfig;
-use msmu::train::dpe::{self, DepthMap, DpeConfig};
-use msmu::train::llava::Llava;
-use msmu::train::lora::LoraConfig;
-use msmu::train::tokenize::IGNORE;
-use msmu::train::trainer::{lm_loss, AdamW};
-use tch::{Device, Kind, Tensor};
+use msmu_train::config::LlavaConfig;
+use msmu_train::dpe::{self, DepthMap, DpeConfig};
+use msmu_train::llava::Llava;
+use msmu_train::lora::LoraConfig;
+use msmu_train::tch::{Device, Kind, Tensor};
+use msmu_train::tokenize::IGNORE;
+use msmu_train::trainer::{lm_loss, AdamW};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -26,11 +26,11 @@ fn main() {
         .collect();
     let batch = args.first().copied().unwrap_or(4);
     let steps = args.get(1).copied().unwrap_or(20);
-    let device = msmu::train::device().expect("MSMU_DEVICE");
-    let mixed = msmu::train::autocast(device);
+    let device = msmu_train::device().expect("MSMU_DEVICE");
+    let mixed = msmu_train::autocast(device);
     let sync = || {
         if let Device::Cuda(i) = device {
-            tch::Cuda::synchronize(i as i64);
+            msmu_train::tch::Cuda::synchronize(i as i64);
         }
     };
     let cfg = LlavaConfig::tiny(1024, 4);
@@ -62,7 +62,7 @@ fn main() {
     let labels = Tensor::from_slice(&labels.repeat(batch))
         .view([b, l])
         .to_device(device);
-    tch::manual_seed(0);
+    msmu_train::tch::manual_seed(0);
     let s = cfg.vision.image_size;
     let pixels = Tensor::randn([b, 3, s, s], (Kind::Float, Device::Cpu)).to_device(device);
     let depth = DepthMap {
@@ -96,7 +96,7 @@ fn main() {
         let pe = dpe::encode(&cells, cfg.text.hidden_size, device);
         sync();
         let t_dpe = t0.elapsed().as_secs_f64();
-        let loss = tch::autocast(mixed, || {
+        let loss = msmu_train::tch::autocast(mixed, || {
             let logits = model
                 .forward(&input_ids, Some(&pixels), Some(&pe), None, true)
                 .unwrap();
@@ -127,7 +127,7 @@ fn main() {
             "autocast": mixed,
             "batch": batch,
             "seq_len": l,
-            "threads": tch::get_num_threads(),
+            "threads": msmu_train::tch::get_num_threads(),
             "step_ms": step_med * 1e3,
             "tokens_per_s": (batch as f64 * l as f64) / step_med,
             "dpe_ms": dpe_med * 1e3,

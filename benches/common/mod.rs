@@ -5,8 +5,8 @@
 
 #![allow(dead_code)]
 
-use msmu::scene::Camera;
-use msmu::synth::{generate, GenerateConfig, SynthScene};
+use msmu_data::scene::Camera;
+use msmu_synth::{generate, GenerateConfig, SynthScene};
 
 /// Whether criterion is really measuring (`cargo bench`), not smoke-testing (`cargo test`).
 pub fn measuring() -> bool {

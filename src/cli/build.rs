@@ -1,4 +1,4 @@
-//! `msmu build`: the main job (see `crate::build`).
+//! `msmu build`: the main job (see `msmu_data::pipeline`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context as _};
 
-use crate::build::{plan_scenes, run_build, BuildConfig, BuildPlan, SplitMode, STATE_DIR};
-use crate::dataset::manifest::{SceneState, MANIFEST_FILE};
-use crate::io::ReadOptions;
-use crate::qa::TemplateSet;
+use msmu_data::dataset::manifest::{SceneState, MANIFEST_FILE};
+use msmu_data::io::ReadOptions;
+use msmu_data::pipeline::{plan_scenes, run_build, BuildConfig, BuildPlan, SplitMode, STATE_DIR};
+use msmu_data::qa::TemplateSet;
 
 use super::EXIT_PARTIAL;
 
@@ -197,7 +197,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         scannet_label_map: args.label_map.clone(),
         ..ReadOptions::default()
     };
-    let bar = super::progress::bar(jobs.len() as u64, "scenes");
+    let bar = msmu_data::progress::bar(jobs.len() as u64, "scenes");
     let qa_total = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
     let progress_bar = bar.clone();

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::eval::bench::{items_from_predictions, read_bench, read_predictions};
-use crate::eval::report::evaluate;
+use msmu_eval::bench::{items_from_predictions, read_bench, read_predictions};
+use msmu_eval::report::evaluate;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \

@@ -1,12 +1,12 @@
 //! `msmu export`: a built dataset as a Hugging Face repository, LLaVA JSON or the SD-VLM
-//! inference Parquet (see `crate::export`).
+//! inference Parquet (see `msmu_tools::export`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::export::{hf, llava, sdvlm};
+use msmu_tools::export::{hf, llava, sdvlm};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use std::io::Write as _;
 
-use crate::io::{detect_source, discover_scenes, load_scene, ReadOptions};
-use crate::scene::{pose_to_row_major, Scene};
+use msmu_data::io::{detect_source, discover_scenes, load_scene, ReadOptions};
+use msmu_data::scene::{pose_to_row_major, Scene};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -64,8 +64,8 @@ pub struct InspectReport {
 /// View and object selection results (`--views`).
 #[derive(Serialize, Debug)]
 pub struct ViewsReport {
-    pub stats: crate::geom::views::ViewSelectionStats,
-    pub selected: Vec<crate::geom::views::SelectedView>,
+    pub stats: msmu_data::geom::views::ViewSelectionStats,
+    pub selected: Vec<msmu_data::geom::views::SelectedView>,
 }
 
 #[derive(Serialize, Debug)]
@@ -91,7 +91,7 @@ pub struct InstanceReport {
 
 #[derive(Serialize, Debug)]
 pub struct FramesReport {
-    pub layout: crate::scene::FrameLayout,
+    pub layout: msmu_data::scene::FrameLayout,
     pub valid: usize,
     pub skipped: std::collections::BTreeMap<String, u32>,
     pub with_sensor_depth: usize,
@@ -101,12 +101,12 @@ pub struct FramesReport {
 
 /// Builds the report from a scene (pure).
 pub fn report(scene: &Scene) -> InspectReport {
-    let measurements = crate::geom::measure::measure_scene(scene);
+    let measurements = msmu_data::geom::measure::measure_scene(scene);
     let instances = scene
         .instances
         .iter()
         .map(|inst| {
-            let m = crate::geom::measure::find_measurement(&measurements, inst.id);
+            let m = msmu_data::geom::measure::find_measurement(&measurements, inst.id);
             InstanceReport {
                 id: inst.id.0,
                 label: inst.label.clone(),
@@ -154,8 +154,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         ..ReadOptions::default()
     };
     let rules = match &args.rules {
-        Some(path) => crate::geom::select::SelectionRules::load(path)?,
-        None => crate::geom::select::SelectionRules::default(),
+        Some(path) => msmu_data::geom::select::SelectionRules::load(path)?,
+        None => msmu_data::geom::select::SelectionRules::default(),
     };
     // One scene folder, or a dataset root whose scenes are inspected in turn.
     if detect_source(&args.scene).is_some() {
@@ -174,7 +174,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     }
     // A scene that cannot be read is reported and skipped; the exit status says so.
     let mut skipped = 0usize;
-    let bar = crate::cli::progress::bar(scenes.len() as u64, "scenes");
+    let bar = msmu_data::progress::bar(scenes.len() as u64, "scenes");
     for scene_dir in &scenes {
         match inspect_one(scene_dir, &options, args, &rules) {
             Ok(report) => bar.suspend(|| emit(&report, args.json, false))?,
@@ -200,21 +200,21 @@ fn inspect_one(
     scene_dir: &std::path::Path,
     options: &ReadOptions,
     args: &InspectArgs,
-    rules: &crate::geom::select::SelectionRules,
+    rules: &msmu_data::geom::select::SelectionRules,
 ) -> anyhow::Result<InspectReport> {
     let scene = load_scene(scene_dir, options)?;
     let mut report = report(&scene);
     if args.views {
-        let view_config = crate::geom::views::ViewSelectionConfig {
+        let view_config = msmu_data::geom::views::ViewSelectionConfig {
             frame_stride: args.frame_stride,
             ..Default::default()
         };
-        let measurements = crate::geom::measure::measure_scene(&scene);
-        let (selected, stats) = crate::geom::views::select_views(
+        let measurements = msmu_data::geom::measure::measure_scene(&scene);
+        let (selected, stats) = msmu_data::geom::views::select_views(
             &scene,
             &measurements,
             rules,
-            &crate::geom::visibility::VisibilityConfig::default(),
+            &msmu_data::geom::visibility::VisibilityConfig::default(),
             &view_config,
         );
         report.views = Some(ViewsReport { stats, selected });

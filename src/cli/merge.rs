@@ -1,9 +1,9 @@
-//! `msmu merge`: joins `msmu build --shard K/N` outputs (see `crate::merge`).
+//! `msmu merge`: joins `msmu build --shard K/N` outputs (see `msmu_tools::merge`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::merge::merge;
+use msmu_tools::merge::merge;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \

@@ -8,7 +8,6 @@ pub mod inspect;
 pub mod merge;
 #[cfg(feature = "train")]
 pub mod predict;
-pub mod progress;
 pub mod qa;
 pub mod render;
 pub mod stats;
@@ -82,6 +81,37 @@ pub enum Command {
     #[cfg(feature = "train")]
     #[command(hide = true)]
     Device(train::DeviceArgs),
+    /// Fine-tune a depth-encoded LLaVA (needs a binary built with the `train` feature).
+    #[cfg(not(feature = "train"))]
+    #[command(disable_help_flag = true)]
+    Train(WithoutTrainer),
+    /// Answer a benchmark split's questions (needs a binary built with the `train` feature).
+    #[cfg(not(feature = "train"))]
+    #[command(disable_help_flag = true)]
+    Predict(WithoutTrainer),
+}
+
+/// The arguments of a trainer command in a binary built without the trainer: accepted as they
+/// are, so the answer is how to get the trainer, not a complaint about a flag.
+#[cfg(not(feature = "train"))]
+#[derive(clap::Args, Debug)]
+pub struct WithoutTrainer {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+/// What `msmu train` / `msmu predict` say in a binary built without the `train` feature.
+#[cfg(not(feature = "train"))]
+pub fn without_trainer(command: &str) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "`msmu {command}` needs the trainer, and this binary was built without it (the data \
+         commands do not need libtorch, so `make run` leaves it out).\n\
+         Get it with:\n  \
+         make train-ready      # fetches a CPU libtorch from PyPI into .libtorch/, builds \
+         target/release/msmu with --features train\n\
+         or, with a libtorch of your own (e.g. CUDA):\n  \
+         LIBTORCH=/path/to/libtorch cargo build --release --features train"
+    )
 }
 
 /// The split plan from the scene-list options shared by `msmu qa` and `msmu build`.
@@ -90,16 +120,16 @@ pub fn split_plan_from_files(
     exclude_scenes: Option<&std::path::PathBuf>,
     split_train: Option<&std::path::PathBuf>,
     split_val: Option<&std::path::PathBuf>,
-) -> anyhow::Result<crate::qa::split::SplitPlan> {
+) -> anyhow::Result<msmu_data::qa::split::SplitPlan> {
     use anyhow::Context as _;
     let read = |path: Option<&std::path::PathBuf>| -> anyhow::Result<_> {
         match path {
-            Some(path) => crate::qa::split::read_scene_list(path)
+            Some(path) => msmu_data::qa::split::read_scene_list(path)
                 .with_context(|| format!("reading scene list {}", path.display())),
             None => Ok(Default::default()),
         }
     };
-    let mut plan = crate::qa::split::SplitPlan::with_fraction(test_fraction);
+    let mut plan = msmu_data::qa::split::SplitPlan::with_fraction(test_fraction);
     plan.excluded = read(exclude_scenes)?;
     plan.official_train = read(split_train)?;
     plan.official_test = read(split_val)?;
@@ -131,6 +161,10 @@ pub fn main() -> ExitCode {
         Command::Preprocess(args) => train::run_preprocess(&args),
         #[cfg(feature = "train")]
         Command::Device(args) => train::run_device(&args),
+        #[cfg(not(feature = "train"))]
+        Command::Train(_) => without_trainer("train"),
+        #[cfg(not(feature = "train"))]
+        Command::Predict(_) => without_trainer("predict"),
     };
     match result {
         Ok(code) => code,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::train::DpeArgs;
-use crate::train::predict::{predict, PredictConfig};
+use msmu_train::predict::{predict, PredictConfig};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \

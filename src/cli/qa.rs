@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::geom::select::SelectionRules;
-use crate::geom::views::ViewSelectionConfig;
-use crate::geom::visibility::VisibilityConfig;
-use crate::io::{load_scene, ReadOptions};
-use crate::qa::split::Split;
-use crate::qa::{generate_scene, prepare_scene, QaConfig, QaPair, TemplateSet};
+use msmu_data::geom::select::SelectionRules;
+use msmu_data::geom::views::ViewSelectionConfig;
+use msmu_data::geom::visibility::VisibilityConfig;
+use msmu_data::io::{load_scene, ReadOptions};
+use msmu_data::qa::split::Split;
+use msmu_data::qa::{generate_scene, prepare_scene, QaConfig, QaPair, TemplateSet};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use image::{ImageBuffer, Luma, Rgb, RgbImage};
 
-use crate::io::{frames, load_scene, ReadOptions};
-use crate::render::{render, RenderConfig, RenderedView};
+use msmu_data::io::{frames, load_scene, ReadOptions};
+use msmu_data::render::{render, RenderConfig, RenderedView};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -81,8 +81,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         "width": width,
         "height": height,
         "fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy,
-        "world_from_camera": crate::scene::pose_to_row_major(&camera.world_from_camera),
-        "aligned_from_scan": crate::scene::pose_to_row_major(&scene.aligned_from_scan),
+        "world_from_camera": msmu_data::scene::pose_to_row_major(&camera.world_from_camera),
+        "aligned_from_scan": msmu_data::scene::pose_to_row_major(&scene.aligned_from_scan),
         "near_m": RenderConfig::default().near_m,
         "far_m": RenderConfig::default().far_m,
     });
@@ -122,18 +122,13 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Depth in millimetres as u16 (0 = no surface; deeper than 65.535 m saturates).
-pub fn depth_to_mm(depth_m: &[f32]) -> Vec<u16> {
-    depth_m
-        .iter()
-        .map(|&d| (d as f64 * 1000.0).round().clamp(0.0, 65535.0) as u16)
-        .collect()
-}
-
 fn write_depth_png(view: &RenderedView, path: &Path) -> anyhow::Result<()> {
-    let img: ImageBuffer<Luma<u16>, Vec<u16>> =
-        ImageBuffer::from_raw(view.width, view.height, depth_to_mm(&view.depth_m))
-            .context("depth buffer size")?;
+    let img: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_raw(
+        view.width,
+        view.height,
+        msmu_data::dataset::depth_png::metres_to_mm(&view.depth_m),
+    )
+    .context("depth buffer size")?;
     img.save(path)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -1,14 +1,14 @@
-//! `msmu stats`: statistics of a built dataset (see `crate::stats`).
+//! `msmu stats`: statistics of a built dataset (see `msmu_tools::stats`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::dataset::manifest::Manifest;
-use crate::dataset::shard::{list_shards, read_shard_batches};
-use crate::stats::plots::{self, FontStatus};
-use crate::stats::{markdown, Samples, Stats, StatsBuilder};
+use msmu_data::dataset::manifest::Manifest;
+use msmu_data::dataset::shard::{list_shards, read_shard_batches};
+use msmu_tools::stats::plots::{self, FontStatus};
+use msmu_tools::stats::{markdown, Samples, Stats, StatsBuilder};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \

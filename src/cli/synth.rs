@@ -15,12 +15,12 @@ use clap::ValueEnum;
 use rayon::prelude::*;
 
 use crate::cli::EXIT_PARTIAL;
-use crate::synth::write_scannet::{
+use msmu_synth::write_scannet::{
     raw_labels_used, write_label_map, write_scannet, AggregationStyle, FrameLayout,
     ScanNetWriteOptions, LABEL_TABLE,
 };
-use crate::synth::write_scannetpp::{write_scannetpp, IphoneDepthEncoding, ScanNetPPWriteOptions};
-use crate::synth::SynthScene;
+use msmu_synth::write_scannetpp::{write_scannetpp, IphoneDepthEncoding, ScanNetPPWriteOptions};
+use msmu_synth::SynthScene;
 
 /// Which dataset layout to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -228,7 +228,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&plan.out)
         .with_context(|| format!("creating {}", plan.out.display()))?;
     let n = plan.requests.len() as u32;
-    let bar = crate::cli::progress::bar(n as u64, "scenes");
+    let bar = msmu_data::progress::bar(n as u64, "scenes");
     let results: Vec<anyhow::Result<BTreeSet<String>>> = (0..n)
         .into_par_iter()
         .map(|index| {
@@ -256,7 +256,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
         // root agree.
         labels.extend(LABEL_TABLE.iter().map(|row| row.raw_category.to_string()));
         labels.extend(
-            crate::synth::catalog::label_map()
+            msmu_synth::catalog::label_map()
                 .into_iter()
                 .map(|e| e.raw_label.to_string()),
         );
@@ -280,13 +280,13 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 
 /// The single call into the room generator.
 fn generate_scene(request: &SceneRequest, seed: u64, index: u32) -> anyhow::Result<SynthScene> {
-    let config = crate::synth::GenerateConfig {
+    let config = msmu_synth::GenerateConfig {
         faces_target: request.faces,
         n_frames: u32::try_from(request.frames).context("--frames is too large")?,
         scene_id: request.scene_id.clone(),
-        ..crate::synth::GenerateConfig::default()
+        ..msmu_synth::GenerateConfig::default()
     };
-    Ok(crate::synth::generate(&config, seed, index))
+    Ok(msmu_synth::generate(&config, seed, index))
 }
 
 #[cfg(test)]
@@ -294,7 +294,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::synth::write_common::test_scene::tree_bytes;
+    use msmu_synth::tree_bytes;
 
     fn args(out: &Path, layout: LayoutArg) -> SynthArgs {
         SynthArgs {
@@ -341,8 +341,8 @@ mod tests {
         assert_eq!(code, ExitCode::SUCCESS);
         two.install(|| run(&args(b.path(), LayoutArg::Scannet)))
             .unwrap();
-        let tree = tree_bytes(a.path());
-        assert_eq!(tree, tree_bytes(b.path()));
+        let tree = tree_bytes(a.path()).unwrap();
+        assert_eq!(tree, tree_bytes(b.path()).unwrap());
         assert!(tree.contains_key("scans/scene0901_00/scene0901_00.sens"));
         assert!(tree.contains_key("scans/scene0900_00/frame-000001.depth.pgm"));
         assert!(tree.contains_key("scannetv2-labels.combined.tsv"));
@@ -356,8 +356,8 @@ mod tests {
         run(&small).unwrap();
         small.out = b.path().to_path_buf();
         run(&small).unwrap();
-        let tree = tree_bytes(a.path());
-        assert_eq!(tree, tree_bytes(b.path()));
+        let tree = tree_bytes(a.path()).unwrap();
+        assert_eq!(tree, tree_bytes(b.path()).unwrap());
         let id = scannetpp_scene_id(3, 0);
         assert!(tree.contains_key(&format!("data/{id}/iphone/depth.bin")));
     }

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::train::dpe::{self, DepthAlign, DepthMap, DepthSense, DpeConfig};
-use crate::train::lora::{LoraConfig, ALL_LLM_LINEARS};
-use crate::train::trainer::{train, TrainConfig};
-use crate::train::{preprocess, ModelSource};
+use msmu_train::dpe::{self, DepthAlign, DepthMap, DepthSense, DpeConfig};
+use msmu_train::lora::{LoraConfig, ALL_LLM_LINEARS};
+use msmu_train::trainer::{train, TrainConfig};
+use msmu_train::{preprocess, ModelSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
@@ -231,13 +231,20 @@ pub fn run_dpe(args: &DpeDumpArgs) -> anyhow::Result<ExitCode> {
         sense: args.sense,
     };
     let cells = dpe::depth_cells(&depth, args.grid, &cfg);
-    let pe =
-        dpe::encode(std::slice::from_ref(&cells), args.hidden, tch::Device::Cpu).squeeze_dim(0);
+    let pe = dpe::encode(
+        std::slice::from_ref(&cells),
+        args.hidden,
+        msmu_train::tch::Device::Cpu,
+    )
+    .squeeze_dim(0);
     let tensors = [
         ("pe".to_string(), pe),
-        ("cells".to_string(), tch::Tensor::from_slice(&cells)),
+        (
+            "cells".to_string(),
+            msmu_train::tch::Tensor::from_slice(&cells),
+        ),
     ];
-    tch::Tensor::write_safetensors(&tensors, &args.out)?;
+    msmu_train::tch::Tensor::write_safetensors(&tensors, &args.out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -258,8 +265,8 @@ pub fn run_preprocess(args: &PreprocessArgs) -> anyhow::Result<ExitCode> {
         std::fs::read(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
     let pixels = preprocess::preprocess_bytes(&bytes, args.size)?;
     let s = i64::from(args.size);
-    let t = tch::Tensor::from_slice(&pixels).view([3, s, s]);
-    tch::Tensor::write_safetensors(&[("pixel_values", t)], &args.out)?;
+    let t = msmu_train::tch::Tensor::from_slice(&pixels).view([3, s, s]);
+    msmu_train::tch::Tensor::write_safetensors(&[("pixel_values", t)], &args.out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -280,32 +287,32 @@ fn loaded_library(name: &str) -> Option<String> {
 /// Prints one JSON line (selected device, what libtorch sees, a 256x256 matmul on the device
 /// against the CPU); fails when `MSMU_DEVICE` asks for a device that is not there.
 pub fn run_device(_args: &DeviceArgs) -> anyhow::Result<ExitCode> {
-    use tch::{Cuda, Device, Kind, Tensor};
+    use msmu_train::tch::{Cuda, Device, Kind, Tensor};
     let cuda_available = Cuda::is_available();
     let cuda_devices = Cuda::device_count();
     let report = |selected: Option<Device>, matmul: serde_json::Value| {
         serde_json::json!({
-            "MSMU_DEVICE": std::env::var(crate::train::DEVICE_ENV).ok(),
+            "MSMU_DEVICE": std::env::var(msmu_train::DEVICE_ENV).ok(),
             "selected": selected.map(|d| format!("{d:?}")),
-            "autocast": selected.map(crate::train::autocast),
+            "autocast": selected.map(msmu_train::autocast),
             "cuda_available": cuda_available,
             "cuda_devices": cuda_devices,
             "cudnn_available": Cuda::cudnn_is_available(),
-            "has_cuda": tch::utils::has_cuda(),
+            "has_cuda": msmu_train::tch::utils::has_cuda(),
             "libtorch_cpu": loaded_library("libtorch_cpu.so"),
             "libtorch_cuda": loaded_library("libtorch_cuda.so"),
-            "threads": tch::get_num_threads(),
+            "threads": msmu_train::tch::get_num_threads(),
             "matmul": matmul,
         })
     };
-    let device = match crate::train::device() {
+    let device = match msmu_train::device() {
         Ok(d) => d,
         Err(e) => {
             println!("{}", report(None, serde_json::Value::Null));
             return Err(e);
         }
     };
-    tch::manual_seed(0);
+    msmu_train::tch::manual_seed(0);
     let a = Tensor::randn([256, 256], (Kind::Float, Device::Cpu));
     let b = Tensor::randn([256, 256], (Kind::Float, Device::Cpu));
     let reference = a.matmul(&b);

@@ -1,9 +1,9 @@
-//! `msmu validate`: checks a dataset folder (see `crate::validate`).
+//! `msmu validate`: checks a dataset folder (see `msmu_tools::validate`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::validate::validate;
+use msmu_tools::validate::validate;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \

@@ -1,0 +1,8 @@
+//! msmu-tools: the tools over a built dataset: [`export`] (Hugging Face repo, LLaVA JSON,
+//! SD-VLM inference Parquet), [`stats`] (report and charts), [`merge`] (joins `--shard K/N`
+//! outputs) and [`validate`].
+
+pub mod export;
+pub mod merge;
+pub mod stats;
+pub mod validate;

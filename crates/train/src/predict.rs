@@ -1,0 +1,233 @@
+//! `msmu predict`: answers every QA question of a benchmark split with a base model plus an
+//! optional adapter, one image and one question per prompt, greedy (or sampled) decoding
+//! with the key/value cache. Output lines `{"id": "<row id>#<qa index>", "question", "pred"}`
+//! are what `msmu eval` scores.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint;
+use crate::data::{self, Row};
+use crate::dpe::{self, DepthMap, DpeConfig};
+use crate::llama::KvCache;
+use crate::llava::Llava;
+use crate::preprocess;
+use crate::tokenize::TextTokenizer;
+use crate::{load_base, ModelSource};
+
+#[derive(Clone, Debug)]
+pub struct PredictConfig {
+    pub model: PathBuf,
+    pub adapter: Option<PathBuf>,
+    pub bench: PathBuf,
+    pub split: String,
+    pub out: PathBuf,
+    pub max_new_tokens: usize,
+    /// 0: greedy.
+    pub temperature: f64,
+    pub seed: u64,
+    /// DPE settings; `None`: those recorded with the adapter, else the defaults.
+    pub dpe: Option<DpeConfig>,
+    pub no_dpe: bool,
+    pub dump_logits: Option<PathBuf>,
+    /// At most this many rows (all when `None`).
+    pub limit: Option<usize>,
+    pub progress: bool,
+}
+
+#[derive(Serialize)]
+struct PredLine<'a> {
+    id: String,
+    question: &'a str,
+    pred: String,
+}
+
+/// Image, DPE and prompt tensors of one question.
+pub struct Prompt {
+    pub input_ids: Tensor,
+    pub pixel_values: Tensor,
+    pub dpe: Option<Tensor>,
+}
+
+pub fn build_prompt(
+    model: &Llava,
+    tokenizer: &TextTokenizer,
+    row: &Row,
+    question: &str,
+    dpe_cfg: &DpeConfig,
+    device: Device,
+) -> anyhow::Result<Prompt> {
+    let v = &model.cfg.vision;
+    let grid = v.grid() as usize;
+    let pixels = preprocess::preprocess_bytes(&row.image, v.image_size as u32)
+        .with_context(|| format!("{}: decoding the image", row.id))?;
+    let dpe = if dpe_cfg.enabled {
+        let cells = match &row.depth {
+            Some(bytes) => dpe::depth_cells(&DepthMap::decode_png(bytes)?, grid, dpe_cfg),
+            None => vec![0.0; grid * grid],
+        };
+        Some(dpe::encode(&[cells], model.cfg.text.hidden_size, device))
+    } else {
+        None
+    };
+    let ids = tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?;
+    Ok(Prompt {
+        input_ids: Tensor::from_slice(&ids)
+            .view([1, ids.len() as i64])
+            .to_device(device),
+        pixel_values: Tensor::from_slice(&pixels)
+            .view([1, 3, v.image_size, v.image_size])
+            .to_device(device),
+        dpe,
+    })
+}
+
+fn pick(logits: &Tensor, temperature: f64) -> i64 {
+    if temperature <= 0.0 {
+        logits.argmax(-1, false).int64_value(&[])
+    } else {
+        let probs = (logits.to_kind(Kind::Float) / temperature).softmax(-1, Kind::Float);
+        probs.multinomial(1, false).int64_value(&[0])
+    }
+}
+
+/// Generates the answer ids for a prompt; returns them and the first forward's logits.
+pub fn generate(
+    model: &Llava,
+    prompt: &Prompt,
+    eos_id: i64,
+    max_new_tokens: usize,
+    temperature: f64,
+) -> anyhow::Result<(Vec<i64>, Tensor)> {
+    tch::no_grad(|| {
+        let mut cache = KvCache::new(model.llm.layers.len());
+        let first = model.forward(
+            &prompt.input_ids,
+            Some(&prompt.pixel_values),
+            prompt.dpe.as_ref(),
+            Some(&mut cache),
+            false,
+        )?;
+        let mut logits = first.select(1, first.size()[1] - 1).squeeze_dim(0);
+        let mut out = Vec::new();
+        for _ in 0..max_new_tokens {
+            let next = pick(&logits, temperature);
+            if next == eos_id {
+                break;
+            }
+            out.push(next);
+            let input = Tensor::from_slice(&[next])
+                .view([1, 1])
+                .to_device(prompt.input_ids.device());
+            let step = model.forward(&input, None, None, Some(&mut cache), false)?;
+            logits = step.select(1, 0).squeeze_dim(0);
+        }
+        Ok((out, first))
+    })
+}
+
+/// Runs prediction; returns the number of answers written.
+pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
+    let device = crate::device()?;
+    tracing::debug!("predicting on {device:?}");
+    tch::manual_seed(cfg.seed as i64);
+    let (mut model, tokenizer) = load_base(
+        &ModelSource::Dir(cfg.model.clone()),
+        &cfg.bench,
+        &cfg.split,
+        cfg.seed,
+        device,
+    )?;
+    let mut dpe_cfg = cfg.dpe.clone().unwrap_or_default();
+    if let Some(adapter) = &cfg.adapter {
+        let lora = checkpoint::read_lora_config(adapter)?;
+        model.add_lora(&lora, 0);
+        checkpoint::load_adapter(&mut model, adapter)?;
+        if let (None, Some(record)) = (&cfg.dpe, checkpoint::read_record(adapter)?) {
+            dpe_cfg = record.dpe;
+        }
+    }
+    if cfg.no_dpe {
+        dpe_cfg.enabled = false;
+    }
+    let rows = data::read_split(&cfg.bench, &cfg.split)?;
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .take(cfg.limit.unwrap_or(usize::MAX))
+        .collect();
+    let n_questions: usize = rows.iter().map(|r| r.qa.len().max(1)).sum();
+    let bar = if cfg.progress {
+        msmu_data::progress::bar(n_questions as u64, "questions")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Some(parent) = cfg.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = cfg.out.with_extension("jsonl.tmp");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    let mut dumped = false;
+    let mut written = 0;
+    for row in &rows {
+        // Rows without structured QA: the human turns of the conversation.
+        let questions: Vec<String> = if row.qa.is_empty() {
+            row.conversations
+                .iter()
+                .filter(|t| t.from_human)
+                .map(|t| t.value.replace("<image>\n", "").replace("<image>", ""))
+                .collect()
+        } else {
+            row.qa.iter().map(|q| q.question.clone()).collect()
+        };
+        for (k, question) in questions.iter().enumerate() {
+            let prompt = build_prompt(&model, &tokenizer, row, question, &dpe_cfg, device)?;
+            let (ids, first_logits) = generate(
+                &model,
+                &prompt,
+                tokenizer.eos_id,
+                cfg.max_new_tokens,
+                cfg.temperature,
+            )?;
+            if let (Some(path), false) = (&cfg.dump_logits, dumped) {
+                let mut tensors = vec![
+                    ("logits".to_string(), first_logits.to_kind(Kind::Float)),
+                    ("input_ids".to_string(), prompt.input_ids.shallow_clone()),
+                    (
+                        "pixel_values".to_string(),
+                        prompt.pixel_values.shallow_clone(),
+                    ),
+                ];
+                if let Some(pe) = &prompt.dpe {
+                    tensors.push(("dpe".to_string(), pe.shallow_clone()));
+                }
+                let tensors: Vec<(String, Tensor)> = tensors
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_device(Device::Cpu).contiguous()))
+                    .collect();
+                Tensor::write_safetensors(&tensors, path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                dumped = true;
+            }
+            let pred = tokenizer.decode(&ids)?.trim().to_string();
+            let line = PredLine {
+                id: format!("{}#{k}", row.id),
+                question,
+                pred,
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            written += 1;
+            bar.inc(1);
+        }
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&tmp, &cfg.out).with_context(|| format!("writing {}", cfg.out.display()))?;
+    bar.finish_and_clear();
+    Ok(written)
+}

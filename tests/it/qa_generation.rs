@@ -1,0 +1,498 @@
+//! QA generation over the four fixture scenes: snapshots of filled templates and of one
+//! scene's QA, numbers that parse back, selection and ambiguity checks, coverage of every
+//! family and raw type, agreement with `truth.json`, determinism, and template errors that
+//! name the file and line. `MSMU_UPDATE_SNAPSHOTS=1` rewrites the snapshots.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use msmu_data::geom::select::{check_object, SelectionRules};
+use msmu_data::geom::views::ViewSelectionConfig;
+use msmu_data::geom::visibility::VisibilityConfig;
+use msmu_data::io::{load_scene, ReadOptions};
+use msmu_data::qa::generate::{reference_candidates, DEF_HEIGHT, DEF_LENGTH, DEF_WIDTH};
+use msmu_data::qa::refer::{resolve, ReferMargins};
+use msmu_data::qa::templates::{fill, SHIPPED};
+use msmu_data::qa::{
+    generate_scene, parse_back, prepare_scene, Family, QaConfig, TemplateSet, ViewQa,
+};
+
+const FIXTURES: [&str; 4] = [
+    "fixtures/scannet/scans/scene0900_00",
+    "fixtures/scannet/scans/scene0901_00",
+    "fixtures/scannet/scans/scene0902_00",
+    "fixtures/scannetpp/data/a7acc711d8",
+];
+
+fn root() -> &'static Path {
+    Path::new(crate::support::repo())
+}
+
+fn view_config() -> ViewSelectionConfig {
+    ViewSelectionConfig {
+        frame_stride: 1,
+        ..ViewSelectionConfig::default()
+    }
+}
+
+/// Runs `check` on every fixture scene with its views' QA (generated once per test binary).
+struct Generated {
+    dir: PathBuf,
+    scene: msmu_data::scene::Scene,
+    views: Vec<ViewQa>,
+}
+
+fn generate(seed: u64) -> Vec<Generated> {
+    let templates = TemplateSet::shipped().unwrap();
+    let config = QaConfig {
+        seed,
+        ..QaConfig::default()
+    };
+    FIXTURES
+        .iter()
+        .map(|rel| {
+            let dir = root().join(rel);
+            let scene = load_scene(&dir, &ReadOptions::default()).unwrap();
+            let input = prepare_scene(
+                &scene,
+                &SelectionRules::default(),
+                &VisibilityConfig::default(),
+                &view_config(),
+            );
+            let views = generate_scene(&input, &templates, &config);
+            drop(input);
+            Generated { dir, scene, views }
+        })
+        .collect()
+}
+
+fn fixtures() -> &'static [Generated] {
+    static CELL: OnceLock<Vec<Generated>> = OnceLock::new();
+    CELL.get_or_init(|| generate(0))
+}
+
+fn snapshot(name: &str, actual: &str) {
+    let path = root().join("tests/snapshots").join(name);
+    if std::env::var("MSMU_UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}; run with MSMU_UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "snapshot {} differs at line {}:\n expected: {:?}\n actual:   {:?}\n\
+             (MSMU_UPDATE_SNAPSHOTS=1 rewrites it after review)",
+            path.display(),
+            line + 1,
+            expected.lines().nth(line),
+            actual.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn snapshot_of_every_filled_template() {
+    let templates = TemplateSet::shipped().unwrap();
+    let values: BTreeMap<&str, String> = [
+        ("obj", "the white chair"),
+        ("objs", "chairs"),
+        ("obj_a", "the sofa"),
+        ("obj_b", "the leftmost box"),
+        ("obj_c", "the tv"),
+        ("ref", "the larger table"),
+        ("other", "the sofa"),
+        ("value", "0.53"),
+        ("value_a", "0.53"),
+        ("value_b", "1.20"),
+        ("ref_value", "0.80"),
+        ("unit", "meters"),
+        ("dimension", "height"),
+        ("count_obj", "3 chairs"),
+        ("is_are", "are"),
+        ("x", "0.25"),
+        ("y", "0.70"),
+        ("relation", "left"),
+        ("true_relation", "right"),
+        ("yes_no", "no"),
+        ("comparative", "taller"),
+        ("superlative", "tallest"),
+        ("ratio", "0.66"),
+        ("product", "0.53"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect();
+    let mut text = String::new();
+    for group in templates.groups() {
+        let name = format!("{}/{}", group.spec.family.name(), group.spec.id);
+        for (i, q) in group.questions.iter().enumerate() {
+            text.push_str(&format!("{name}/q{i}: {}\n", fill(q, &values)));
+        }
+        for (i, a) in group.answers.iter().enumerate() {
+            text.push_str(&format!("{name}/a{i}: {}\n", fill(a, &values)));
+        }
+    }
+    snapshot("qa_templates.txt", &text);
+}
+
+#[test]
+fn snapshot_of_one_scene() {
+    let mut text = String::new();
+    for view in &fixtures()[0].views {
+        for turn in &view.conversation {
+            text.push_str(&format!(
+                "{} {} {}: {}\n",
+                view.scene_id,
+                view.frame_id,
+                turn.from,
+                turn.value.replace('\n', "\\n")
+            ));
+        }
+    }
+    snapshot("qa_scene0900_00.txt", &text);
+}
+
+#[test]
+fn answer_numbers_parse_back_to_si_values() {
+    let mut n = 0;
+    for g in fixtures() {
+        for view in &g.views {
+            for qa in &view.qa {
+                let (parsed, tolerance) = parse_back(qa).expect("known unit");
+                assert_eq!(
+                    parsed.len(),
+                    qa.values_si.len(),
+                    "{}: {:?} vs {:?}",
+                    qa.template_id,
+                    qa.answer,
+                    qa.values_si
+                );
+                for (p, v) in parsed.iter().zip(&qa.values_si) {
+                    assert!(
+                        (p - v).abs() <= tolerance + 1e-9,
+                        "{}: {:?} gives {p}, value {v}",
+                        qa.template_id,
+                        qa.answer
+                    );
+                }
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 100, "{n} QA pairs");
+}
+
+#[test]
+fn only_selected_objects_are_referenced_and_references_are_unambiguous() {
+    let rules = SelectionRules::default();
+    let config = QaConfig::default();
+    let margins = ReferMargins {
+        size: config.size_attribute_margin,
+        position: config.position_attribute_margin,
+    };
+    for g in fixtures() {
+        let input = prepare_scene(
+            &g.scene,
+            &rules,
+            &VisibilityConfig::default(),
+            &view_config(),
+        );
+        assert_eq!(input.views.len(), g.views.len());
+        for (view_in, view_qa) in input.views.iter().zip(&g.views) {
+            let accepted: BTreeSet<u32> = view_in
+                .selected
+                .objects
+                .iter()
+                .map(|o| o.instance_id.0)
+                .collect();
+            for qa in &view_qa.qa {
+                for id in &qa.instance_ids {
+                    assert!(accepted.contains(id), "{}: instance {id}", qa.template_id);
+                    let vis = view_in
+                        .visible
+                        .iter()
+                        .find(|v| v.instance_id.0 == *id)
+                        .unwrap();
+                    assert_eq!(
+                        check_object(&g.scene, &input.measurements, vis, &rules),
+                        None
+                    );
+                    assert!(view_qa.references.contains_key(id));
+                }
+            }
+            let candidates = reference_candidates(&input, view_in);
+            for (id, phrase) in &view_qa.references {
+                assert_eq!(
+                    resolve(&candidates, phrase, margins),
+                    vec![msmu_data::scene::InstanceId(*id)],
+                    "{phrase:?} in {} frame {}",
+                    view_qa.scene_id,
+                    view_qa.frame_id
+                );
+                // Every phrase appears in the text of a question that names the instance.
+                assert!(view_qa.qa.iter().any(|qa| qa.instance_ids.contains(id)
+                    && (qa.question.to_lowercase().contains(phrase.as_str())
+                        || qa.answer.to_lowercase().contains(phrase.as_str()))));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_family_and_raw_type_appears() {
+    let mut families: BTreeMap<Family, usize> = BTreeMap::new();
+    let mut raw_types: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut n_views, mut n_qa, mut n_cot) = (0, 0, 0);
+    for g in fixtures() {
+        for view in &g.views {
+            n_views += 1;
+            for qa in &view.qa {
+                *families.entry(qa.family).or_default() += 1;
+                *raw_types.entry(qa.raw_type.clone()).or_default() += 1;
+                n_qa += 1;
+                n_cot += usize::from(qa.is_cot);
+                assert!(qa.family.raw_types().contains(&qa.raw_type.as_str()));
+            }
+            assert!(view.qa.len() <= QaConfig::default().max_per_image);
+            let questions: BTreeSet<&str> = view.qa.iter().map(|q| q.question.as_str()).collect();
+            assert_eq!(questions.len(), view.qa.len(), "no duplicate question");
+            assert!(view.conversation[0].value.starts_with("<image>\n"));
+            assert_eq!(view.conversation.len(), 2 * view.qa.len());
+        }
+    }
+    eprintln!(
+        "{n_views} views, {n_qa} QA ({n_cot} CoT); families {families:?}; raw types {raw_types:?}"
+    );
+    for f in Family::ALL {
+        assert!(families.contains_key(&f), "family {} missing", f.name());
+        for t in f.raw_types() {
+            assert!(raw_types.contains_key(*t), "raw type {t} missing");
+        }
+    }
+    assert!(n_cot > 0);
+}
+
+fn truth_objects(dir: &Path) -> BTreeMap<u32, serde_json::Value> {
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    truth["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["instance_id"].as_u64().unwrap() as u32, o.clone()))
+        .collect()
+}
+
+/// Measured (mesh) boxes agree with the analytic truth to about a millimetre; answers are
+/// rounded to 2 decimals of the unit shown.
+const MESH_TOLERANCE_M: f64 = 2e-3;
+
+#[test]
+fn numeric_answers_match_truth() {
+    let mut checked = 0;
+    for g in fixtures() {
+        let truth = truth_objects(&g.dir);
+        let dim = |id: u32, def: &str| -> f64 {
+            let key = if def == DEF_LENGTH {
+                "length_m"
+            } else if def == DEF_WIDTH {
+                "width_m"
+            } else {
+                assert_eq!(def, DEF_HEIGHT);
+                "height_m"
+            };
+            truth[&id][key].as_f64().unwrap()
+        };
+        let centre = |id: u32| -> [f64; 3] {
+            let c = truth[&id]["center"].as_array().unwrap();
+            [0, 1, 2].map(|i| c[i].as_f64().unwrap())
+        };
+        for view in &g.views {
+            for qa in &view.qa {
+                let ids = &qa.instance_ids;
+                let expected: Vec<f64> =
+                    match (qa.raw_type.as_str(), qa.template_id.split('/').nth(1)) {
+                        ("width" | "height", _) => vec![dim(ids[0], &qa.definitions[0])],
+                        ("size", _) => vec![
+                            dim(ids[0], DEF_LENGTH),
+                            dim(ids[0], DEF_WIDTH),
+                            dim(ids[0], DEF_HEIGHT),
+                        ],
+                        ("distance", Some("center")) => {
+                            let (a, b) = (centre(ids[0]), centre(ids[1]));
+                            vec![(0..3).map(|i| (a[i] - b[i]).powi(2)).sum::<f64>().sqrt()]
+                        }
+                        ("refer_two_objects", _) => vec![dim(ids[1], &qa.definitions[0])],
+                        ("refer_three_objects", Some("three")) => vec![
+                            dim(ids[1], &qa.definitions[0]),
+                            dim(ids[2], &qa.definitions[0]),
+                        ],
+                        ("refer_three_objects", Some("distance_ref")) => {
+                            vec![dim(ids[2], &qa.definitions[1])]
+                        }
+                        ("count", _) => vec![ids.len() as f64],
+                        _ => continue,
+                    };
+                let (parsed, tolerance) = parse_back(qa).unwrap();
+                assert_eq!(parsed.len(), expected.len(), "{}", qa.template_id);
+                for (p, e) in parsed.iter().zip(&expected) {
+                    assert!(
+                        (p - e).abs() <= tolerance + MESH_TOLERANCE_M,
+                        "{} {}: {:?} gives {p}, truth {e}",
+                        view.scene_id,
+                        qa.template_id,
+                        qa.answer
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}
+
+#[test]
+fn same_seed_same_output_other_seed_other_output() {
+    let again = generate(0);
+    for (a, b) in fixtures().iter().zip(&again) {
+        assert_eq!(a.views, b.views);
+    }
+    let other = generate(1);
+    assert!(fixtures()
+        .iter()
+        .zip(&other)
+        .any(|(a, b)| a.views != b.views));
+}
+
+/// Writes the shipped templates to a temp dir with one file replaced, and loads them.
+fn load_with(file: &str, edit: impl Fn(&str) -> String) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in SHIPPED {
+        let text = if name == file {
+            edit(text)
+        } else {
+            text.to_string()
+        };
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let err = TemplateSet::load_dir(dir.path()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("{}{}", std::path::MAIN_SEPARATOR, file)),
+        "{message}"
+    );
+    message
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn template_errors_name_file_and_line() {
+    let shipped = |name: &str| SHIPPED.iter().find(|(n, _)| *n == name).unwrap().1;
+    // Unknown placeholder.
+    let counting = shipped("counting.json");
+    let line = line_of(counting, "I can see {count_obj}.");
+    let message = load_with("counting.json", |t| {
+        t.replace("I can see {count_obj}.", "I can see {count_obj} {colour}.")
+    });
+    assert!(
+        message.contains(&format!("counting.json:{line}:")),
+        "{message}"
+    );
+    assert!(
+        message.contains("unknown placeholder {colour}"),
+        "{message}"
+    );
+    // A number answer without its value.
+    let scale = shipped("scale_estimation.json");
+    let line = line_of(scale, "\"About {value} {unit}.\"");
+    let message = load_with("scale_estimation.json", |t| {
+        t.replacen("\"About {value} {unit}.\"", "\"About that much.\"", 1)
+    });
+    assert!(
+        message.contains(&format!("scale_estimation.json:{line}:")),
+        "{message}"
+    );
+    assert!(message.contains("must use {value}"), "{message}");
+    // JSON syntax error: serde_json's line.
+    let message = load_with("grounding.json", |t| {
+        t.replacen("\"groups\": [", "\"groups\": [,", 1)
+    });
+    let line = line_of(shipped("grounding.json"), "\"groups\": [");
+    assert!(
+        message.contains(&format!("grounding.json:{line}:")),
+        "{message}"
+    );
+    // Missing field.
+    let message = load_with("existence.json", |t| {
+        t.replacen("\"raw_type\": \"zero\",", "", 1)
+    });
+    assert!(message.contains("missing field `raw_type`"), "{message}");
+    // Too few phrasings (an empty list).
+    let message = load_with("relative_position.json", |t| {
+        let start = t.find("\"questions\": [").unwrap();
+        let end = start + t[start..].find(']').unwrap();
+        format!("{}\"questions\": [{}", &t[..start], &t[end..])
+    });
+    assert!(message.contains("0 questions, at least 5"), "{message}");
+    let line = line_of(shipped("relative_position.json"), "\"id\": \"left_right\"");
+    assert!(
+        message.contains(&format!("relative_position.json:{line}:")),
+        "{message}"
+    );
+}
+
+#[test]
+fn cli_prints_conversations_and_json_lines() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msmu"))
+        .args([
+            "qa",
+            FIXTURES[1],
+            "--frame-stride",
+            "1",
+            "--json",
+            "--seed",
+            "3",
+        ])
+        .current_dir(root())
+        .env("RUST_LOG", "msmu=warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 10);
+    for l in &lines {
+        assert_eq!(l["scene_id"], "scene0901_00");
+        assert!(l["raw_type"].is_string() && l["values_si"].is_array());
+        assert!(l["split"] == "train" || l["split"] == "test");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msmu"))
+        .args(["qa", FIXTURES[1], "--frame-stride", "1"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("human: <image>\\n"), "{text}");
+}
