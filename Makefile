@@ -12,11 +12,11 @@ OUT ?= out
 LIBTORCH_DIR := .libtorch
 export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
-.PHONY: run test build release lint fmt check-fmt clippy venv python-test rust-test fixtures bench bench-compare clean libtorch train-fixtures bench-train dev-build
+.PHONY: run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare clean libtorch train-fixtures bench-train dev-build
 
-## run: build msmu and run the main job on the bundled fixture scenes: `msmu build` writes
-## Parquet shards + manifest to ./out/dataset (every frame considered), then `msmu stats`
-## reports on them (markdown + PNG charts in ./out/stats).
+## run: build msmu (the data commands only: no libtorch, no Python) and run the main job on the
+## bundled fixture scenes: `msmu build` writes Parquet shards + manifest to ./out/dataset (every
+## frame considered), then `msmu stats` reports on them (markdown + PNG charts in ./out/stats).
 run: release
 	@mkdir -p $(OUT)
 	$(MSMU) build --out $(OUT)/dataset --force --frame-stride 1
@@ -28,13 +28,13 @@ PY_OR_SYS := $(PYTHON)
 test: rust-test python-test
 
 rust-test: train-fixtures
-	$(CARGO) test --all-targets --all-features
+	$(CARGO) test --workspace --all-targets --all-features
 
 ## dev-build: every test target and the dev binary target/debug/msmu (all features), which the
 ## fixture shards and the Python tests use; no separate release build in `make test`.
 DEV_MSMU := target/debug/msmu
 dev-build: libtorch
-	$(CARGO) test --all-targets --all-features --no-run
+	$(CARGO) test --workspace --all-targets --all-features --no-run
 
 ## train-fixtures: small msmu shards for the trainer's tests (fixtures/shards, git-ignored),
 ## written by `msmu build` from the bundled scenes: a train split and a test split. Rebuilt
@@ -65,16 +65,28 @@ $(LIBTORCH_DIR)/torch/lib/libtorch_cpu.so:
 python-test: venv train-fixtures
 	MSMU_BIN=$(abspath $(DEV_MSMU)) $(PY) -m pytest -q -rs -p no:dash tests/python
 
-release: libtorch
-	$(CARGO) build --release --all-features
+## release: the data binary (build, stats, export, merge, validate, synth, eval, ...), no libtorch.
+release:
+	$(CARGO) build --release --bin msmu
 
-lint: check-fmt clippy
+## train-ready (= release-train): fetch the slim CPU libtorch from PyPI (make libtorch) and build
+## target/release/msmu with the trainer (`msmu train`, `msmu predict`, `msmu depth`).
+train-ready: release-train
+release-train: libtorch
+	$(CARGO) build --release --features train --bin msmu
+
+lint: check-fmt clippy check-deps
+
+## check-deps: the crate dependency rules of ARCHITECTURE.md (msmu-data never depends on synth
+## or tch; tch only in msmu-train; the default binary has no libtorch).
+check-deps:
+	scripts/check-deps.sh
 
 check-fmt:
 	$(CARGO) fmt --check
 
 clippy: libtorch
-	$(CARGO) clippy --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt
@@ -103,7 +115,7 @@ fixtures: release
 
 ## bench: criterion benchmarks (HTML report in target/criterion).
 bench:
-	$(CARGO) bench
+	$(CARGO) bench --workspace
 
 ## bench-compare: msmu's rasterizer vs Open3D RaycastingScene, single-threaded, same views
 ## (150K-face synthetic scene, 640x480; prints ms/view, the ratio and depth agreement).

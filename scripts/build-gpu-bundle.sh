@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA bundle that scripts/gpu-check.sh runs on a GPU machine without Rust or
-# network (see docs/GPU.md): msmu, the train_step_timing example and the train_model /
-# train_cli test executables, release mode, linked against libtorch 2.11.0 (+cu130) cut from
+# network (see docs/GPU.md): msmu, the train_step_timing example and the integration-test
+# executable `it` (its train_model / train_cli modules), release mode, linked against libtorch 2.11.0 (+cu130) cut from
 # the PyPI torch wheel, plus the fixture shards the tests read, packed into
 # .gpu/bundle.tar.xz with a manifest. At run time the binaries load the GPU machine's own
 # torch 2.11.0 libraries (rpath from DEVICE_TORCH_LIB, and gpu-check.sh sets LD_LIBRARY_PATH).
@@ -114,7 +114,7 @@ cargo build "${jobs[@]}" --release --features train "${manifest[@]}" \
   --bin msmu --example train_step_timing
 log "cargo test --no-run"
 tests_json=$(cargo test "${jobs[@]}" --release --features train "${manifest[@]}" --no-run \
-  --test train_model --test train_cli --message-format=json)
+  --test it --message-format=json)
 grep -A1 '^name = "tch"$' "$tree/Cargo.lock" | grep -q "version = \"$tch_version\"" ||
   { echo "the copy did not resolve tch $tch_version" >&2; exit 1; }
 
@@ -133,9 +133,9 @@ done < <(printf '%s\n' "$tests_json" | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("train_model", "train_cli"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "it":
         print(m["executable"])')
-[ ${#test_names[@]} -eq 2 ] || { echo "expected 2 test executables, got: ${test_names[*]}" >&2; exit 1; }
+[ ${#test_names[@]} -eq 1 ] || { echo "expected 1 test executable, got: ${test_names[*]}" >&2; exit 1; }
 for f in "$stage"/bin/* "$stage"/testbin/*; do
   readelf -d "$f" | grep -q 'NEEDED.*libtorch_cuda.so' ||
     { echo "$f does not link libtorch_cuda.so" >&2; exit 1; }
@@ -162,8 +162,7 @@ touch "$shards/.ready"
   echo "TRAIN_STEP_TIMING=bin/train_step_timing"
   for n in "${test_names[@]}"; do
     case $n in
-      train_model-*) echo "TEST_TRAIN_MODEL=testbin/$n" ;;
-      train_cli-*) echo "TEST_TRAIN_CLI=testbin/$n" ;;
+      it-*) echo "TEST_IT=testbin/$n" ;;
     esac
   done
   echo "SHARDS=shards"

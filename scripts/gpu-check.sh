@@ -90,8 +90,8 @@ else
 fi
 msmu=$work/${MSMU:-bin/msmu}
 timing=$work/${TRAIN_STEP_TIMING:-bin/train_step_timing}
-t_model=$work/${TEST_TRAIN_MODEL:-testbin/train_model}
-t_cli=$work/${TEST_TRAIN_CLI:-testbin/train_cli}
+# One integration-test executable; the trainer's tests are its train_model:: / train_cli:: modules.
+t_it=$work/${TEST_IT:-testbin/it}
 shards=$work/${SHARDS:-shards}
 bench_py=$work/${BENCH_PY:-benches/compare_train_step.py}
 [ -f "$bench_py" ] || bench_py=$repo/benches/compare_train_step.py
@@ -104,16 +104,16 @@ step ldd 20 "${run_env[@]}" bash -c 'ldd "$1" | grep -E "torch|c10|cudart|not fo
 
 # --- CUDA ------------------------------------------------------------------------------------
 step device 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$msmu" device
-step train_model 150 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_model"
-step train_cli 200 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_cli" --nocapture
+step train_model 150 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_it" train_model::
+step train_cli 200 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_it" train_cli:: --nocapture
 step timing-$dev 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$timing" "$batch" "$steps"
 step timing-cpu 90 "${run_env[@]}" MSMU_DEVICE=cpu "$timing" "$batch" "$steps"
 step bench-py-$dev 120 env MSMU_DEVICE="$dev" "$py" "$bench_py" "$batch" "$steps"
 step bench-py-cpu 120 env MSMU_DEVICE=cpu "$py" "$bench_py" "$batch" "$steps"
 # Lower priority: the trainer in fp32 on CUDA (tells precision from other failures), and the
 # CPU path of the 2.11 build.
-step train_cli-fp32 150 "${run_env[@]}" MSMU_DEVICE="$dev" MSMU_AUTOCAST=0 "$t_cli" --nocapture
-step train_model-cpu 150 "${run_env[@]}" MSMU_DEVICE=cpu "$t_model"
+step train_cli-fp32 150 "${run_env[@]}" MSMU_DEVICE="$dev" MSMU_AUTOCAST=0 "$t_it" train_cli:: --nocapture
+step train_model-cpu 150 "${run_env[@]}" MSMU_DEVICE=cpu "$t_it" train_model::
 
 # --- summary ---------------------------------------------------------------------------------
 {

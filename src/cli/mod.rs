@@ -101,7 +101,8 @@ pub struct WithoutTrainer {
 }
 
 /// What `msmu train` / `msmu predict` say in a binary built without the `train` feature.
-#[cfg(not(feature = "train"))]
+/// Compiled in every build so the test suite (built with all features) checks the message.
+#[cfg_attr(feature = "train", allow(dead_code))]
 pub fn without_trainer(command: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
         "`msmu {command}` needs the trainer, and this binary was built without it (the data \
@@ -183,4 +184,17 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_trainer_the_message_says_how_to_get_it() {
+        let err = without_trainer("train").unwrap_err().to_string();
+        assert!(err.contains("`msmu train` needs the trainer"), "{err}");
+        assert!(err.contains("make train-ready"), "{err}");
+        assert!(err.contains("--features train"), "{err}");
+    }
 }
