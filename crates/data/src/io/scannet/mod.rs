@@ -81,7 +81,7 @@ pub fn read_scene(dir: &Path, options: &ReadOptions) -> Result<Scene, SceneError
 
     // 1. Scan meta. Optional: without it the scene is unaligned and the frames must carry
     //    their own intrinsics.
-    let meta = if paths.meta.is_file() {
+    let meta = if paths.meta.exists() {
         let bytes = crate::io::read_bounded(&paths.meta, crate::io::MAX_TEXT_FILE_BYTES)
             .at(scene_id, &paths.meta)?;
         meta::parse_meta(&bytes).at(scene_id, &paths.meta)?
@@ -225,8 +225,10 @@ fn read_instances(
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<u32>, Vec<Instance>), SceneError> {
     let n_vertices = mesh.n_vertices();
-    let has_segs = paths.segs.is_file();
-    let has_aggregation = paths.aggregation.is_file();
+    // `exists`, not `is_file`: a present path that is not a regular file (a symlink to a
+    // device) is reported by `read_bounded` as such, not as missing.
+    let has_segs = paths.segs.exists();
+    let has_aggregation = paths.aggregation.exists();
     if !has_segs && !has_aggregation {
         // `scans_test/` scenes ship no annotation: a valid scene without instances.
         warnings.push(format!(
