@@ -148,6 +148,13 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     config.selection.validate().map_err(|(field, problem)| {
         anyhow::anyhow!("configuration: selection.{field}: {problem}")
     })?;
+    // Checked before any scene is built, not when the first shard is opened.
+    msmu_data::dataset::shard::writer_properties(&config.limits).map_err(|e| {
+        anyhow::anyhow!(
+            "configuration: limits.zstd_level {}: {e} (zstd levels are 1 to 22)",
+            config.limits.zstd_level
+        )
+    })?;
     let templates = match &args.templates {
         Some(dir) => TemplateSet::load_dir(dir)?,
         None => TemplateSet::shipped()?,
@@ -176,6 +183,15 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let partition = args.shard.as_deref().map(parse_partition).transpose()?;
     let jobs = plan_scenes(&roots, args.split, &split_plan, partition)?;
     if args.force {
+        check_no_overlap(&args.out, &roots)?;
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let _lock = OutLock::acquire(&args.out)?;
+    if args.resume {
+        check_resume_matches(&args.out, &config, &jobs, partition)?;
+    }
+    if args.force {
         for path in [args.out.join("data"), args.out.join(STATE_DIR)] {
             if path.exists() {
                 std::fs::remove_dir_all(&path)
@@ -187,8 +203,6 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
             std::fs::remove_file(&manifest)?;
         }
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -263,4 +277,196 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_PARTIAL));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses `--force` when `--out` and an input root overlap either way round: `--out` is a
+/// root, lies inside one, or holds one. `--force` deletes `OUT/data` (where ScanNet++ keeps its
+/// scenes) and the build state, so any overlap could delete input data.
+pub fn check_no_overlap(out: &Path, roots: &[PathBuf]) -> anyhow::Result<()> {
+    let out_abs = absolute_resolved(out)?;
+    for root in roots {
+        let root_abs = absolute_resolved(root)?;
+        if out_abs.starts_with(&root_abs) || root_abs.starts_with(&out_abs) {
+            bail!(
+                "--force refused: --out {} overlaps the input root {} ({}); --force deletes \
+                 {}/data and the build state, which could delete input scenes. Choose an --out \
+                 outside every input root",
+                out.display(),
+                root.display(),
+                if out_abs == root_abs {
+                    "the same folder"
+                } else if out_abs.starts_with(&root_abs) {
+                    "--out is inside it"
+                } else {
+                    "it is inside --out"
+                },
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute with symlinks resolved; a path that does not exist yet is resolved
+/// through its nearest existing ancestor.
+fn absolute_resolved(path: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = std::path::absolute(path)
+        .with_context(|| format!("{}: cannot make the path absolute", path.display()))?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(resolved) = existing.canonicalize() {
+            let mut out = resolved;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return Ok(out);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
+/// Name of the advisory lock file `msmu build` holds in `--out` while it runs.
+pub const LOCK_FILE: &str = ".msmu-lock";
+
+/// An advisory lock on `--out`: `OUT/.msmu-lock`, created with `create_new` and holding the
+/// process id, removed when the build ends (also on error). Two builds into one folder would
+/// interleave shards and state.
+pub struct OutLock {
+    path: PathBuf,
+}
+
+impl OutLock {
+    /// Takes the lock, or fails naming the process that holds it. A lock whose process is no
+    /// longer running (a killed build) is stale: it is replaced, with a warning.
+    pub fn acquire(out: &Path) -> anyhow::Result<OutLock> {
+        let path = out.join(LOCK_FILE);
+        match Self::create(&path)? {
+            Some(lock) => Ok(lock),
+            None => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let pid = holder.trim().to_string();
+                if process_running(&pid) {
+                    bail!(
+                        "{} is in use by another msmu build (pid {pid}, lock {}); wait for it to \
+                         finish or choose another --out",
+                        out.display(),
+                        path.display()
+                    );
+                }
+                eprintln!(
+                    "warning: removing the stale lock {} (pid {pid:?} is not running: an \
+                     earlier build was killed)",
+                    path.display()
+                );
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing the stale lock {}", path.display()))?;
+                Self::create(&path)?.with_context(|| {
+                    format!(
+                        "{}: another build took the lock {} just now; choose another --out",
+                        out.display(),
+                        path.display()
+                    )
+                })
+            }
+        }
+    }
+
+    /// Creates the lock file; `None` when it exists.
+    fn create(path: &Path) -> anyhow::Result<Option<OutLock>> {
+        use std::io::Write as _;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut file) => {
+                writeln!(file, "{}", std::process::id())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Ok(Some(OutLock {
+                    path: path.to_path_buf(),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("creating the lock {}", path.display())),
+        }
+    }
+}
+
+/// Whether process `pid` (text from a lock file) is running. Without `/proc` (not Linux) every
+/// holder is assumed alive, so a lock is never taken over wrongly.
+fn process_running(pid: &str) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && Path::new("/proc").join(pid).exists()
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        // Best effort: a lock left behind is reported as stale by the next run.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `--resume` on a finished dataset returns it only if it was built with this configuration,
+/// seed, partition and scene list; otherwise the old dataset would be passed off as the
+/// requested one.
+fn check_resume_matches(
+    out: &Path,
+    config: &BuildConfig,
+    jobs: &[msmu_data::pipeline::scene::SceneJob],
+    partition: Option<(usize, usize)>,
+) -> anyhow::Result<()> {
+    if !out.join(MANIFEST_FILE).exists() || out.join(STATE_DIR).exists() {
+        return Ok(());
+    }
+    let manifest = msmu_data::dataset::manifest::Manifest::read(out)?;
+    let mut differs = Vec::new();
+    if manifest.seed != config.qa.seed {
+        differs.push(format!("seed {} (now {})", manifest.seed, config.qa.seed));
+    }
+    if manifest.config != serde_json::to_value(config)? {
+        differs.push("configuration".to_string());
+    }
+    let built: std::collections::BTreeSet<(&str, &str)> = manifest
+        .scenes
+        .iter()
+        .map(|scene| (scene.scene_id.as_str(), scene.path.as_str()))
+        .collect();
+    let planned: std::collections::BTreeSet<(&str, &str)> = jobs
+        .iter()
+        .map(|job| (job.scene_id.as_str(), job.rel.as_str()))
+        .collect();
+    if built != planned {
+        differs.push(format!(
+            "scene list ({} scenes built, {} planned now)",
+            built.len(),
+            planned.len()
+        ));
+    }
+    let partition_now = partition.map(|(k, n)| format!("{k}/{n}"));
+    if manifest.partition != partition_now {
+        differs.push(format!(
+            "partition {:?} (now {:?})",
+            manifest.partition, partition_now
+        ));
+    }
+    if !differs.is_empty() {
+        bail!(
+            "--resume: {} holds a finished dataset built with another {}; rerun with the \
+             arguments of that build, choose another --out, or pass --force to rebuild",
+            out.display(),
+            differs.join(", ")
+        );
+    }
+    Ok(())
 }

@@ -34,6 +34,9 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(width), Some(height)) = (args.width, args.height) {
+        msmu_data::io::check_image_size(width, height, "--width x --height")?;
+    }
     let scene = load_scene(&args.scene, &ReadOptions::default())?;
     let Some(frame) = scene.frames.iter().find(|f| f.id == args.frame) else {
         let ids: Vec<&str> = scene
@@ -92,7 +95,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     )?;
     let color = match &frame.color_image {
         Some(source) => {
-            let bytes = frames::read_color_bytes(source).with_context(|| {
+            let expected = (frame.color.width, frame.color.height);
+            let bytes = frames::read_color_checked(source, expected).with_context(|| {
                 format!(
                     "scene {}: frame {}: reading the colour image",
                     scene.meta.scene_id, frame.id

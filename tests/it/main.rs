@@ -10,6 +10,8 @@ mod dataset_tools;
 mod eval_agreement;
 mod eval_cli;
 mod geom_props;
+mod hostile_cli;
+mod hostile_readers;
 mod qa_generation;
 mod scannet_reader;
 mod scannetpp_reader;

@@ -366,17 +366,37 @@ pub fn members_by_instance(
     out
 }
 
-/// Convenience: a pose from a row-major 4x4 matrix. The rotation part is re-orthonormalised
-/// (files store 6-decimal text or f32, never an exact rotation). Returns `None` when any
-/// entry is not finite or the upper-left 3x3 block is not close to a rotation (|det - 1| > 1e-2).
-pub fn pose_from_row_major(m: &[f64; 16]) -> Option<Pose> {
+/// How far a stored rotation may be from an exact one (each entry of `R^T R - I`, and
+/// `det R - 1`): 6-decimal text and f32 matrices are within 1e-5; a shear or scale is not.
+pub const RIGID_TOLERANCE: f64 = 1e-4;
+
+/// Whether a row-major 4x4 matrix is a rigid transform within [`RIGID_TOLERANCE`]: finite,
+/// `R^T R = I`, `det R = +1` and last row `0 0 0 1`. A sheared matrix with determinant 1 is
+/// not (the determinant alone does not tell).
+pub fn is_rigid_row_major(m: &[f64; 16]) -> bool {
     if m.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let r = nalgebra::Matrix3::new(m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10]);
+    let orthonormal = (r.transpose() * r - nalgebra::Matrix3::identity())
+        .abs()
+        .max()
+        <= RIGID_TOLERANCE;
+    let last_row = m[12].abs() <= RIGID_TOLERANCE
+        && m[13].abs() <= RIGID_TOLERANCE
+        && m[14].abs() <= RIGID_TOLERANCE
+        && (m[15] - 1.0).abs() <= RIGID_TOLERANCE;
+    orthonormal && last_row && (r.determinant() - 1.0).abs() <= RIGID_TOLERANCE
+}
+
+/// Convenience: a pose from a row-major 4x4 matrix. The rotation part is re-orthonormalised
+/// (files store 6-decimal text or f32, never an exact rotation). Returns `None` when the
+/// matrix is not a rigid transform ([`is_rigid_row_major`]).
+pub fn pose_from_row_major(m: &[f64; 16]) -> Option<Pose> {
+    if !is_rigid_row_major(m) {
         return None;
     }
     let r = nalgebra::Matrix3::new(m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10]);
-    if (r.determinant() - 1.0).abs() > 1e-2 {
-        return None;
-    }
     let rotation =
         nalgebra::Rotation3::from_matrix_eps(&r, 1e-12, 100, nalgebra::Rotation3::identity());
     let translation = Vector3::new(m[3], m[7], m[11]);

@@ -8,7 +8,7 @@
 //! or a Python-literal string (single quotes, `True`/`False`/`None`).
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -66,7 +66,7 @@ pub fn read_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
         let mut items = Vec::new();
         for file in &files {
             items.extend(
-                read_parquet(file)
+                no_panic(file, || read_parquet(file))
                     .with_context(|| format!("reading bench file {}", file.display()))?,
             );
         }
@@ -100,14 +100,76 @@ pub fn read_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
     for file in &files {
         let kind = bench_kind(file).unwrap_or(Kind::Jsonl);
         let got = match kind {
-            Kind::Parquet => read_parquet(file),
-            Kind::Arrow => read_arrow(file),
+            Kind::Parquet => no_panic(file, || read_parquet(file)),
+            Kind::Arrow => no_panic(file, || read_arrow(file)),
             Kind::Jsonl => read_jsonl_bench(file),
         }
         .with_context(|| format!("reading bench file {}", file.display()))?;
         items.extend(got);
     }
     Ok(items)
+}
+
+/// Runs a Parquet / Arrow IPC read, turning a panic inside the arrow or parquet crates (they
+/// panic on some corrupt buffers, e.g. offsets past the end) into an error naming the file,
+/// so a damaged bench file ends `msmu eval` with a message instead of exit 101.
+fn no_panic(
+    path: &Path,
+    read: impl FnOnce() -> anyhow::Result<Vec<BenchItem>>,
+) -> anyhow::Result<Vec<BenchItem>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            bail!(
+                "{}: corrupt file (the Arrow/Parquet decoder failed: {message}); re-download or \
+                 re-export the bench",
+                path.display()
+            )
+        }
+    }
+}
+
+/// Longest line `msmu eval` reads from a predictions or bench JSONL file. A model's answer is
+/// a few KB; a longer line is a broken file, and reading it whole would cost memory in
+/// proportion (the answer parser tokenises the whole prediction).
+pub const MAX_JSONL_LINE_BYTES: usize = 1 << 20;
+
+/// Reads the next line (without its `\n` / `\r\n`) into `line`, reading at most
+/// [`MAX_JSONL_LINE_BYTES`] + 1 bytes of it. Returns `false` at the end of the file.
+fn next_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    path: &Path,
+    number: usize,
+) -> anyhow::Result<bool> {
+    line.clear();
+    let limit = MAX_JSONL_LINE_BYTES as u64 + 2;
+    let n = reader
+        .take(limit)
+        .read_until(b'\n', line)
+        .with_context(|| format!("{}:{number}: cannot read", path.display()))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    if line.len() > MAX_JSONL_LINE_BYTES {
+        bail!(
+            "{}:{number}: line longer than {MAX_JSONL_LINE_BYTES} bytes; a prediction or bench \
+             item is a few KB (is this the right file? truncate runaway generations first)",
+            path.display()
+        );
+    }
+    Ok(true)
 }
 
 #[derive(Clone, Copy)]
@@ -658,13 +720,17 @@ fn jf64s(v: &Value, key: &str) -> Option<Vec<f64>> {
 fn read_jsonl_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
     let file = File::open(path)?;
     let mut items = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
+    let mut reader = BufReader::new(file);
+    let mut buffer = Vec::new();
+    let mut n = 0usize;
+    while next_line(&mut reader, &mut buffer, path, n + 1)? {
+        n += 1;
+        let origin = format!("{}:{}", path.display(), n);
+        let line = std::str::from_utf8(&buffer).map_err(|_| anyhow!("{origin}: not UTF-8 text"))?;
         if line.trim().is_empty() {
             continue;
         }
-        let origin = format!("{}:{}", path.display(), n + 1);
-        let v: Value = serde_json::from_str(&line).map_err(|e| {
+        let v: Value = serde_json::from_str(line).map_err(|e| {
             anyhow!("{origin}: not a JSON object ({e}); the bench JSONL needs one object per line, as `msmu qa --json` prints")
         })?;
         if !v.is_object() {
@@ -754,13 +820,20 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Predictions> {
         )
     })?;
     let mut out = Predictions::default();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: not UTF-8 text", path.display(), n + 1))?;
-        let origin = format!("{}:{}", path.display(), n + 1);
+    // One line buffer reused for the whole file; the prediction text is moved out of the
+    // parsed line, not copied.
+    let mut reader = BufReader::new(file);
+    let mut buffer = Vec::new();
+    let mut n = 0usize;
+    while next_line(&mut reader, &mut buffer, path, n + 1)? {
+        let line_number = n + 1;
+        n += 1;
+        let origin = format!("{}:{}", path.display(), line_number);
+        let line = std::str::from_utf8(&buffer).map_err(|_| anyhow!("{origin}: not UTF-8 text"))?;
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&line).map_err(|e| {
+        let mut v: Value = serde_json::from_str(line).map_err(|e| {
             anyhow!("{origin}: not a JSON object ({e}); write one object per line, e.g. {{\"id\": \"...\", \"pred\": \"1.2 m\"}}")
         })?;
         let Some(obj) = v.as_object() else {
@@ -776,10 +849,10 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Predictions> {
             }
             bail!("{origin}: no `pred` field; every line needs `pred` and `id` or `question`");
         };
-        let pred = match &v[pred_key] {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+        let pred = match v.get_mut(pred_key).map(Value::take) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s,
+            Some(other) => other.to_string(),
         };
         let id = jstr(&v, "id");
         let question = jstr(&v, "question")
@@ -794,7 +867,7 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Predictions> {
             pred,
             gt: jstr(&v, "gt").or_else(|| jstr(&v, "answer")),
             raw_type: jstr(&v, "type"),
-            line: n + 1,
+            line: line_number,
         });
     }
     Ok(out)

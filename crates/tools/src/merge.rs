@@ -7,12 +7,12 @@
 //! different msmu version, schema version, seed or configuration, or sharing scene ids, are
 //! refused.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
-use crate::export::{link_or_copy, prepare_out};
+use crate::export::{link_or_copy, plain_name, safe_relative, staged};
 use msmu_data::dataset::manifest::{Manifest, MANIFEST_FILE};
 use msmu_data::dataset::shard::{file_digest, shard_name, ShardInfo};
 use msmu_data::pipeline::STATE_DIR;
@@ -95,7 +95,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> anyhow::Result<MergeSummary> {
                 dir.display()
             );
         }
-        manifests.push(Manifest::read(dir)?);
+        let manifest = Manifest::read(dir)?;
+        check_shard_entries(dir, &manifest)?;
+        manifests.push(manifest);
     }
     for (dir, m) in inputs.iter().zip(&manifests).skip(1) {
         check_compatible((&inputs[0], &manifests[0]), (dir, m))?;
@@ -156,16 +158,55 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> anyhow::Result<MergeSummary> {
                 .push((i, shard));
         }
     }
-    prepare_out(out)?;
+    staged(out, |stage| {
+        write_merged(inputs, &manifests, &per_split, parts, stage, out)
+    })
+    .map(|manifest| MergeSummary { manifest, warnings })
+}
+
+/// Checks the untrusted parts of a manifest before any of it is joined to a path: every
+/// `shards[].file` a plain relative path listed once, every `shards[].split` a plain name.
+fn check_shard_entries(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let mut files = BTreeSet::new();
+    for shard in &manifest.shards {
+        let file = safe_relative(&shard.file, "shards[].file")
+            .with_context(|| manifest_path.display().to_string())?;
+        plain_name(&shard.split, "shards[].split")
+            .with_context(|| manifest_path.display().to_string())?;
+        if !files.insert(file) {
+            bail!(
+                "{}: shard {:?} is listed twice; the manifest is corrupt (rebuild or fix it)",
+                manifest_path.display(),
+                shard.file
+            );
+        }
+    }
+    Ok(())
+}
+
+type SplitShards<'a> = BTreeMap<(u8, String), Vec<(usize, &'a ShardInfo)>>;
+
+/// Writes the merged dataset into `stage` (renamed to `out` by the caller).
+fn write_merged(
+    inputs: &[PathBuf],
+    manifests: &[Manifest],
+    per_split: &SplitShards,
+    parts: Vec<String>,
+    stage: &Path,
+    out: &Path,
+) -> anyhow::Result<Manifest> {
     let first = &manifests[0];
     let mut merged = Manifest::new(first.seed, first.config.clone());
     merged.msmu_version = first.msmu_version.clone();
     merged.schema_version = first.schema_version;
     merged.partition = Some(format!("merged: {}", parts.join(", ")));
-    for ((_, split), shards) in &per_split {
+    for ((_, split), shards) in per_split {
         let count = shards.len();
         for (index, (input, info)) in shards.iter().enumerate() {
-            let from = inputs[*input].join(&info.file);
+            // Both checked by `check_shard_entries`.
+            let split = plain_name(split, "shards[].split")?;
+            let from = inputs[*input].join(safe_relative(&info.file, "shards[].file")?);
             let (bytes, sha) = file_digest(&from)?;
             if bytes != info.bytes || sha != info.sha256 {
                 bail!(
@@ -176,7 +217,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> anyhow::Result<MergeSummary> {
                 );
             }
             let name = shard_name(split, index, count);
-            let to = out.join(&name);
+            let to = stage.join(&name);
             link_or_copy(&from, &to)?;
             let (bytes, sha) = file_digest(&to)?;
             if bytes != info.bytes || sha != info.sha256 {
@@ -196,11 +237,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> anyhow::Result<MergeSummary> {
     merged.scenes = manifests.iter().flat_map(|m| m.scenes.clone()).collect();
     merged.scenes.sort_by(|a, b| a.scene_id.cmp(&b.scene_id));
     merged.recount();
-    std::fs::create_dir_all(out.join("data"))
-        .with_context(|| format!("creating {}", out.join("data").display()))?;
-    merged.write(out)?;
-    Ok(MergeSummary {
-        manifest: merged,
-        warnings,
-    })
+    std::fs::create_dir_all(stage.join("data"))
+        .with_context(|| format!("creating {}", stage.join("data").display()))?;
+    merged.write(stage)?;
+    Ok(merged)
 }

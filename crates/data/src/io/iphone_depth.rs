@@ -42,6 +42,7 @@ pub struct DepthBinInfo {
 
 /// Samples per frame; a zero-sized frame cannot be decoded (and would divide by zero).
 fn samples(width: u32, height: u32) -> Result<usize, Problem> {
+    crate::io::check_image_size(width, height, "depth.bin frame size")?;
     let n = width as usize * height as usize;
     if n == 0 {
         return Err(Problem::invalid(
@@ -182,8 +183,7 @@ fn detect_file_layout(file: &mut File, file_len: u64, n: usize) -> Result<DepthB
 /// against the file size. Decodes at most one frame.
 pub fn inspect(path: &Path, width: u32, height: u32) -> Result<DepthBinInfo, Problem> {
     let n = samples(width, height)?;
-    let mut file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    let (mut file, file_len) = crate::io::open_bounded(path, crate::io::MAX_BINARY_FILE_BYTES)?;
     let layout = detect_file_layout(&mut file, file_len, n)?;
     if layout == DepthBinLayout::DeflateF32 {
         // Decode the first frame so a file in neither layout is reported now, not at first use.
@@ -244,8 +244,7 @@ pub fn read_frame(
     height: u32,
 ) -> Result<DepthMap, Problem> {
     let n = samples(width, height)?;
-    let mut file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    let (mut file, file_len) = crate::io::open_bounded(path, crate::io::MAX_BINARY_FILE_BYTES)?;
     let depth_m = match detect_file_layout(&mut file, file_len, n)? {
         DepthBinLayout::Records => {
             let mut pos = 0u64;

@@ -87,3 +87,124 @@ pub fn discover_scenes(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     scenes.dedup();
     Ok(scenes)
 }
+
+/// Largest width or height, in pixels, of any colour or depth image a scene may declare
+/// (in `<id>.txt`, `_info.txt`, the `.sens` header, `transforms_undistorted.json`,
+/// `cameras.txt` or a JPEG header). 16384 is twice the widest camera of either dataset
+/// (ScanNet++ DSLR: 8192); a larger value is a corrupt or hostile file, and accepting it would
+/// make the rasterizer allocate width x height pixels.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// Largest instance id a reader accepts. Instance masks are 16-bit PNGs, so no id above
+/// `u16::MAX` can be written, and per-id tables stay small (ScanNet ids are `objectId + 1`,
+/// a few hundred at most).
+pub const MAX_INSTANCE_ID: u32 = u16::MAX as u32;
+
+/// Largest text or JSON input a reader reads whole (`segments.json` of the largest ScanNet++
+/// mesh is a few hundred MB).
+pub const MAX_TEXT_FILE_BYTES: u64 = 2 << 30;
+
+/// Largest encoded colour image (a full-size ScanNet++ DSLR JPEG is about 10 MB).
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// Largest mesh or binary stream a reader opens (`.ply`, `.sens`, `depth.bin`; the largest
+/// ScanNet `.sens` is about 10 GB).
+pub const MAX_BINARY_FILE_BYTES: u64 = 64 << 30;
+
+/// Checks an image size against [`MAX_IMAGE_SIDE`]. `what` names the image ("colour image
+/// size", "depth image size").
+pub fn check_image_size(width: u32, height: u32, what: &str) -> Result<(), Problem> {
+    if width == 0 || height == 0 || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(Problem::invalid(
+            what,
+            format!(
+                "{width}x{height}; each side must be 1 to {MAX_IMAGE_SIDE} pixels (the file is \
+                 corrupt: re-download or re-export the scene)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens `path` for reading if it is a regular file (after following symlinks) of at most
+/// `max_bytes`. Returns the file and its length. A device (`/dev/zero`), FIFO or socket, which
+/// could be read forever, and a file over the limit are refused before anything is read.
+pub fn open_bounded(path: &Path, max_bytes: u64) -> Result<(std::fs::File, u64), Problem> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Problem::invalid(
+            "input file",
+            format!(
+                "{} is not a regular file (a device, FIFO or folder, perhaps behind a \
+                 symlink); point it at the real file",
+                path.display()
+            ),
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(Problem::invalid(
+            "input file",
+            format!(
+                "{} bytes is more than the {max_bytes} bytes allowed for this kind of file \
+                 (see docs/RELIABILITY.md); the file is corrupt or not what its name says",
+                meta.len()
+            ),
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a whole input file of at most `max_bytes` (see [`open_bounded`]). Never reads more
+/// than `max_bytes + 1` bytes, even if the file grows while it is read.
+pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Problem> {
+    use std::io::Read as _;
+    let (file, len) = open_bounded(path, max_bytes)?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Problem::invalid(
+            "input file",
+            format!("grew past the {max_bytes} bytes allowed while being read"),
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_devices_and_big_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.json");
+        std::fs::write(&small, b"{}").unwrap();
+        assert_eq!(read_bounded(&small, 2).unwrap(), b"{}");
+        let err = read_bounded(&small, 1).unwrap_err();
+        assert!(err.to_string().contains("more than the 1 bytes"), "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("zero.json");
+            std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+            let err = read_bounded(&link, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
+
+    #[test]
+    fn image_sizes_are_bounded() {
+        assert!(check_image_size(640, 480, "colour image size").is_ok());
+        assert!(check_image_size(MAX_IMAGE_SIDE, MAX_IMAGE_SIDE, "x").is_ok());
+        for (w, h) in [
+            (0, 480),
+            (100_000, 100_000),
+            (u32::MAX, u32::MAX),
+            (640, 16_385),
+        ] {
+            let err = check_image_size(w, h, "depth image size").unwrap_err();
+            assert!(err.to_string().contains("16384"), "{err}");
+        }
+    }
+}

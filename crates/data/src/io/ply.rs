@@ -2,11 +2,11 @@
 //! docs/PERFORMANCE.md for the reader comparison).
 //!
 //! The header is parsed generically: any element order, any extra vertex properties (alpha,
-//! normals, labels) are ignored; `x y z` must be float or double, colours may be absent.
+//! normals, labels) are ignored; `x y z` may have any scalar type (integers are converted,
+//! per the PLY spec), colours may be absent.
 //! Every structural problem (counts that lie, truncation, non-finite coordinates, face
 //! indices out of range, non-triangle faces) becomes a [`Problem`], never a panic.
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
@@ -43,9 +43,26 @@ impl PropertyAccess for PlyVertex {
             "red" => self.rgb[0] = value,
             "green" => self.rgb[1] = value,
             "blue" => self.rgb[2] = value,
-            _ => return PropertyAccessResult::Ignored,
+            _ => return self.set_double(name, value as f64),
         }
         PropertyAccessResult::Set
+    }
+    // The PLY spec allows any scalar type for a property; integer coordinates (some
+    // exporters write `property int x`) are read as their value in metres, like floats.
+    fn set_char(&mut self, name: &str, value: i8) -> PropertyAccessResult {
+        self.set_double(name, value as f64)
+    }
+    fn set_short(&mut self, name: &str, value: i16) -> PropertyAccessResult {
+        self.set_double(name, value as f64)
+    }
+    fn set_ushort(&mut self, name: &str, value: u16) -> PropertyAccessResult {
+        self.set_double(name, value as f64)
+    }
+    fn set_int(&mut self, name: &str, value: i32) -> PropertyAccessResult {
+        self.set_double(name, value as f64)
+    }
+    fn set_uint(&mut self, name: &str, value: u32) -> PropertyAccessResult {
+        self.set_double(name, value as f64)
     }
 }
 
@@ -89,8 +106,7 @@ impl PropertyAccess for PlyFace {
 
 /// Reads a triangle mesh. Positions are returned exactly as stored (no alignment applied).
 pub fn read_mesh(path: &Path) -> Result<Mesh, Problem> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    let (file, file_len) = crate::io::open_bounded(path, crate::io::MAX_BINARY_FILE_BYTES)?;
     let mut reader = ply_rs_bw::parser::Reader::new(BufReader::with_capacity(1 << 20, file));
     let vertex_parser = Parser::<PlyVertex>::new();
     let face_parser = Parser::<PlyFace>::new();

@@ -3,7 +3,7 @@
 //! use, citation), `data/*.parquet` (the shards, hard-linked or copied byte for byte and
 //! checked against the manifest's SHA-256) and `manifest.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -16,7 +16,7 @@ use msmu_data::dataset::arrow_rows::{hf_features, schema};
 use msmu_data::dataset::manifest::{Manifest, MANIFEST_FILE};
 use msmu_data::dataset::shard::file_digest;
 
-use super::{link_or_copy, prepare_out};
+use super::{link_or_copy, plain_name, safe_relative, staged};
 
 /// A small YAML tree (enough for the dataset card).
 #[derive(Clone, Debug, PartialEq)]
@@ -287,7 +287,9 @@ fn uncompressed_bytes(path: &Path) -> anyhow::Result<u64> {
         .sum())
 }
 
-/// Writes the Hugging Face repository for `dir` into `out`.
+/// Writes the Hugging Face repository for `dir` into `out`, through a staging folder renamed
+/// to `out` at the end ([`staged`]). Every `shards[].file` must be a plain relative path
+/// listed once, so nothing is read from outside `dir` or written outside `out`.
 pub fn export(dir: &Path, out: &Path) -> anyhow::Result<String> {
     let manifest = Manifest::read(dir)?;
     if manifest.shards.is_empty() {
@@ -296,11 +298,37 @@ pub fn export(dir: &Path, out: &Path) -> anyhow::Result<String> {
             dir.join(MANIFEST_FILE).display()
         );
     }
-    prepare_out(out)?;
+    let mut files = BTreeSet::new();
+    for shard in &manifest.shards {
+        let file = safe_relative(&shard.file, "shards[].file")
+            .with_context(|| dir.join(MANIFEST_FILE).display().to_string())?;
+        if !files.insert(file) {
+            bail!(
+                "{}: shard {:?} is listed twice; the manifest is corrupt (rebuild or fix it)",
+                dir.join(MANIFEST_FILE).display(),
+                shard.file
+            );
+        }
+        plain_name(&shard.split, "shards[].split")
+            .with_context(|| dir.join(MANIFEST_FILE).display().to_string())?;
+    }
+    staged(out, |stage| write_repo(dir, &manifest, stage))?;
+    Ok(format!(
+        "wrote {} ({} shards, dataset card README.md); upload with `huggingface-cli upload \
+         <user>/<name> {} --repo-type dataset`",
+        out.display(),
+        manifest.shards.len(),
+        out.display()
+    ))
+}
+
+fn write_repo(dir: &Path, manifest: &Manifest, stage: &Path) -> anyhow::Result<()> {
     let mut splits: BTreeMap<(u8, String), SplitInfo> = BTreeMap::new();
     for shard in &manifest.shards {
-        let from = dir.join(&shard.file);
-        let to = out.join(&shard.file);
+        // Checked by `export`: a plain relative path.
+        let file = safe_relative(&shard.file, "shards[].file")?;
+        let from = dir.join(&file);
+        let to = stage.join(&file);
         link_or_copy(&from, &to)?;
         let (bytes, sha) = file_digest(&to)?;
         if sha != shard.sha256 || bytes != shard.bytes {
@@ -316,18 +344,12 @@ pub fn export(dir: &Path, out: &Path) -> anyhow::Result<String> {
         info.download_bytes += bytes;
         info.num_bytes += uncompressed_bytes(&to)?;
     }
-    link_or_copy(&dir.join(MANIFEST_FILE), &out.join(MANIFEST_FILE))?;
+    link_or_copy(&dir.join(MANIFEST_FILE), &stage.join(MANIFEST_FILE))?;
     let splits: Vec<(String, SplitInfo)> = splits.into_iter().map(|((_, n), i)| (n, i)).collect();
-    let readme = out.join("README.md");
-    std::fs::write(&readme, card(&manifest, &splits))
+    let readme = stage.join("README.md");
+    std::fs::write(&readme, card(manifest, &splits))
         .with_context(|| format!("writing {}", readme.display()))?;
-    Ok(format!(
-        "wrote {} ({} shards, dataset card README.md); upload with `huggingface-cli upload \
-         <user>/<name> {} --repo-type dataset`",
-        out.display(),
-        manifest.shards.len(),
-        out.display()
-    ))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use msmu_data::dataset::shard::{list_shards, read_shard_batches, writer_properti
 use msmu_data::dataset::{CameraRow, SampleRow};
 use msmu_data::qa::IMAGE_TOKEN;
 
-use super::{file_stem, prepare_out};
+use super::{file_stem, staged};
 
 /// Rows per row group (each row holds a whole base64 image).
 const GROUP_ROWS: usize = 100;
@@ -182,21 +182,25 @@ impl SplitWriter {
     }
 }
 
-/// Writes `{split}.parquet` files for `dir` into `out`.
+/// Writes `{split}.parquet` files for `dir` into `out`, through a staging folder renamed to
+/// `out` at the end ([`staged`]).
 pub fn export(dir: &Path, out: &Path) -> anyhow::Result<String> {
     Manifest::read(dir)?;
     let shards = list_shards(dir)?;
-    prepare_out(out)?;
+    staged(out, |stage| write_export(&shards, stage, out))
+}
+
+fn write_export(shards: &[std::path::PathBuf], stage: &Path, out: &Path) -> anyhow::Result<String> {
     let limits = ShardLimits {
         row_group_rows: GROUP_ROWS,
         ..ShardLimits::default()
     };
     let mut writers: BTreeMap<String, SplitWriter> = BTreeMap::new();
-    for shard in &shards {
+    for shard in shards {
         for batch in read_shard_batches(shard)? {
             for row in batch? {
                 if !writers.contains_key(&row.split) {
-                    let path = out.join(format!("{}.parquet", file_stem(&row.split)));
+                    let path = stage.join(format!("{}.parquet", file_stem(&row.split)));
                     let file = File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let writer = ArrowWriter::try_new(
@@ -228,7 +232,10 @@ pub fn export(dir: &Path, out: &Path) -> anyhow::Result<String> {
     for (split, mut w) in writers {
         w.flush()?;
         let file = w.writer.into_inner()?;
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        file.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("writing {split}.parquet in {}", stage.display()))?;
         summary.push(format!("{split}.parquet: {} rows", w.rows));
     }
     Ok(format!("wrote {} ({})", out.display(), summary.join(", ")))

@@ -6,7 +6,7 @@
 //! earlier ones where they overlap. The v1 and v2 aggregation styles differ only in the
 //! `sceneId` / `segmentsFile` / `appId` strings, which are deliberately not read.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -100,14 +100,20 @@ pub fn apply_aggregation(bytes: &[u8], seg_indices: &[i64]) -> Result<Annotation
             .ok_or_else(|| {
                 Problem::Json(format!("segGroups[{group_idx}] has no integer `objectId`"))
             })?;
-        // Instance ids are `objectId + 1` in a u32 (0 is "no instance").
+        // Instance ids are `objectId + 1` (0 is "no instance") and must fit a 16-bit instance
+        // mask (`MAX_INSTANCE_ID`).
         let instance = u32::try_from(object_id)
             .ok()
             .and_then(|id| id.checked_add(1))
+            .filter(|&id| id <= crate::io::MAX_INSTANCE_ID)
             .ok_or_else(|| {
                 Problem::invalid(
                     format!("segGroups[{group_idx}].objectId"),
-                    format!("{object_id} is not an id from 0 to {}", u32::MAX - 1),
+                    format!(
+                        "{object_id} is not an id from 0 to {} (instance ids are objectId + 1 \
+                         and must fit a 16-bit instance mask)",
+                        crate::io::MAX_INSTANCE_ID - 1
+                    ),
                 )
             })?;
         if !seen_object_ids.insert(object_id) {
@@ -116,7 +122,13 @@ pub fn apply_aggregation(bytes: &[u8], seg_indices: &[i64]) -> Result<Annotation
                 id: object_id.to_string(),
             });
         }
+        // A segment listed twice is assigned once (the ScanNet++ reader does the same): a
+        // group repeating one segment millions of times must not cost millions of passes.
+        let mut segments_done = HashSet::with_capacity(group.segments.len().min(1 << 16));
         for &segment in &group.segments {
+            if !segments_done.insert(segment) {
+                continue;
+            }
             let vertices =
                 vertices_of_segment
                     .get(&segment)

@@ -89,7 +89,8 @@ fn read_matrix_file(
     path: &Path,
     what: &str,
 ) -> Result<[f64; 16], SceneError> {
-    let text = std::fs::read(path).at(context.scene_id, path)?;
+    let text =
+        crate::io::read_bounded(path, crate::io::MAX_TEXT_FILE_BYTES).at(context.scene_id, path)?;
     let text = std::str::from_utf8(&text)
         .map_err(|_| Problem::NotUtf8 { what: what.into() })
         .at(context.scene_id, path)?;
@@ -265,7 +266,8 @@ pub(crate) fn read_cpp_export(context: &FrameContext) -> Result<FrameSet, SceneE
 
     let info_path = dir.join(CPP_INFO);
     let info = if info_path.is_file() {
-        let bytes = std::fs::read(&info_path).at(context.scene_id, &info_path)?;
+        let bytes = crate::io::read_bounded(&info_path, crate::io::MAX_TEXT_FILE_BYTES)
+            .at(context.scene_id, &info_path)?;
         parse_cpp_info(&bytes).at(context.scene_id, &info_path)?
     } else {
         CppInfo::default()

@@ -122,6 +122,11 @@ pub fn size(
             .parse::<u32>()
             .map_err(|_| Problem::invalid(key, format!("`{value}` is not a pixel count")))?;
     }
+    // Zero is reported with the camera; a huge size here, naming the keys, before anything
+    // is sized by it.
+    if out.iter().any(|&side| side > crate::io::MAX_IMAGE_SIDE) {
+        crate::io::check_image_size(out[0], out[1], &format!("{} x {}", keys[0], keys[1]))?;
+    }
     Ok(Some((out[0], out[1])))
 }
 

@@ -81,8 +81,9 @@ pub fn read_scene(dir: &Path, options: &ReadOptions) -> Result<Scene, SceneError
 
     // 1. Scan meta. Optional: without it the scene is unaligned and the frames must carry
     //    their own intrinsics.
-    let meta = if paths.meta.is_file() {
-        let bytes = std::fs::read(&paths.meta).at(scene_id, &paths.meta)?;
+    let meta = if paths.meta.exists() {
+        let bytes = crate::io::read_bounded(&paths.meta, crate::io::MAX_TEXT_FILE_BYTES)
+            .at(scene_id, &paths.meta)?;
         meta::parse_meta(&bytes).at(scene_id, &paths.meta)?
     } else {
         warnings.push(format!(
@@ -96,7 +97,8 @@ pub fn read_scene(dir: &Path, options: &ReadOptions) -> Result<Scene, SceneError
             .ok_or_else(|| {
                 Problem::invalid(
                     "axisAlignment",
-                    "not a rigid transform (the upper-left 3x3 block is not a rotation)",
+                    "not a rigid transform (need R^T R = I and det R = 1 within 1e-4 and a last row \
+                     0 0 0 1; a sheared or scaled matrix is corrupt: re-download the scene)",
                 )
             })
             .at(scene_id, &paths.meta)?,
@@ -223,8 +225,10 @@ fn read_instances(
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<u32>, Vec<Instance>), SceneError> {
     let n_vertices = mesh.n_vertices();
-    let has_segs = paths.segs.is_file();
-    let has_aggregation = paths.aggregation.is_file();
+    // `exists`, not `is_file`: a present path that is not a regular file (a symlink to a
+    // device) is reported by `read_bounded` as such, not as missing.
+    let has_segs = paths.segs.exists();
+    let has_aggregation = paths.aggregation.exists();
     if !has_segs && !has_aggregation {
         // `scans_test/` scenes ship no annotation: a valid scene without instances.
         warnings.push(format!(
@@ -252,9 +256,12 @@ fn read_instances(
             ));
         }
     }
-    let segs_bytes = std::fs::read(&paths.segs).at(scene_id, &paths.segs)?;
+    let segs_bytes = crate::io::read_bounded(&paths.segs, crate::io::MAX_TEXT_FILE_BYTES)
+        .at(scene_id, &paths.segs)?;
     let seg_indices = annotation::parse_segs(&segs_bytes, n_vertices).at(scene_id, &paths.segs)?;
-    let aggregation_bytes = std::fs::read(&paths.aggregation).at(scene_id, &paths.aggregation)?;
+    let aggregation_bytes =
+        crate::io::read_bounded(&paths.aggregation, crate::io::MAX_TEXT_FILE_BYTES)
+            .at(scene_id, &paths.aggregation)?;
     let annotated = annotation::apply_aggregation(&aggregation_bytes, &seg_indices)
         .at(scene_id, &paths.aggregation)?;
 
@@ -340,7 +347,8 @@ fn load_label_map(
             None => return Ok(None),
         },
     };
-    let bytes = std::fs::read(&path).at(scene_id, &path)?;
+    let bytes =
+        crate::io::read_bounded(&path, crate::io::MAX_TEXT_FILE_BYTES).at(scene_id, &path)?;
     let map = LabelMap::parse(&bytes).at(scene_id, &path)?;
     Ok(Some((path, map)))
 }
@@ -459,12 +467,7 @@ pub(crate) fn camera(
             ),
         ));
     }
-    if width == 0 || height == 0 {
-        return Err(Problem::invalid(
-            format!("{which} image size"),
-            format!("{width}x{height}"),
-        ));
-    }
+    crate::io::check_image_size(width, height, &format!("{which} image size"))?;
     Ok(CameraModel {
         intrinsics,
         width,

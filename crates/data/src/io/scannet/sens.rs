@@ -126,8 +126,7 @@ impl Cursor {
 
 /// Reads the header and indexes every frame. Payloads are skipped, never read.
 pub fn index_sens(path: &Path) -> Result<(SensHeader, Vec<SensFrame>), Problem> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
+    let (file, len) = crate::io::open_bounded(path, crate::io::MAX_BINARY_FILE_BYTES)?;
     // A small buffer: each frame reads a 96-byte record and then seeks over ~100 KB of
     // payload, so a large buffer would mostly read bytes that are thrown away.
     let mut cursor = Cursor {

@@ -75,9 +75,16 @@ pub fn resolve_instances(
     // (vertex count, objectId, distinct segments) per group.
     let mut ranked = Vec::with_capacity(groups.len());
     for group in groups {
-        if group.object_id == u32::MAX {
-            // objectId + 1 must fit in an instance id.
-            return Err(Problem::invalid(describe(group), "objectId is too large"));
+        if group.object_id >= crate::io::MAX_INSTANCE_ID {
+            // objectId + 1 must fit in a 16-bit instance mask.
+            return Err(Problem::invalid(
+                describe(group),
+                format!(
+                    "objectId is too large (at most {}: instance ids are objectId + 1 and must \
+                     fit a 16-bit instance mask)",
+                    crate::io::MAX_INSTANCE_ID - 1
+                ),
+            ));
         }
         if !seen.insert(group.object_id) {
             return Err(Problem::DuplicateId {

@@ -102,8 +102,8 @@ pub fn parse_cameras(text: &str) -> Result<BTreeMap<u32, ColmapCamera>, Problem>
         }
         let width: u32 = parse_field(width, "WIDTH", line)?;
         let height: u32 = parse_field(height, "HEIGHT", line)?;
-        if width == 0 || height == 0 {
-            return Err(bad_line(line, format!("image size {width}x{height}")));
+        if let Err(problem) = crate::io::check_image_size(width, height, "image size") {
+            return Err(bad_line(line, problem.to_string()));
         }
         let params = params
             .iter()

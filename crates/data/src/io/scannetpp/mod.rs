@@ -86,9 +86,9 @@ impl SceneFiles<'_> {
 
     /// A whole text file; a missing file becomes [`Problem::Missing`] with `hint`.
     fn read_text(&self, file: &Path, hint: &str) -> Result<String, SceneError> {
-        let bytes = match std::fs::read(file) {
+        let bytes = match crate::io::read_bounded(file, crate::io::MAX_TEXT_FILE_BYTES) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Problem::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(self.error(
                     file,
                     Problem::Missing {
@@ -96,7 +96,7 @@ impl SceneFiles<'_> {
                     },
                 ))
             }
-            Err(e) => return Err(self.error(file, Problem::Io(e))),
+            Err(problem) => return Err(self.error(file, problem)),
         };
         String::from_utf8(bytes).map_err(|_| {
             self.error(
@@ -433,9 +433,11 @@ fn read_iphone_frames(files: &SceneFiles) -> Result<FrameSet, SceneError> {
         let (width, height) = match color_size {
             Some(size) => size,
             None => {
-                let size = image::image_dimensions(&image_path).map_err(|e| {
-                    files.error(&image_path, Problem::invalid("JPEG header", e.to_string()))
-                })?;
+                let size = crate::io::frames::image_file_dimensions(&image_path)
+                    .and_then(|(w, h)| {
+                        crate::io::check_image_size(w, h, "colour image size").map(|()| (w, h))
+                    })
+                    .map_err(|problem| files.error(&image_path, problem))?;
                 color_size = Some(size);
                 size
             }

@@ -85,10 +85,12 @@ pub fn parse_undistorted_camera(text: &str) -> Result<CameraModel, Problem> {
             ),
         ));
     }
+    let (width, height) = (pixel_count(header.w, "w")?, pixel_count(header.h, "h")?);
+    crate::io::check_image_size(width, height, "image size (w, h)")?;
     Ok(CameraModel {
         intrinsics,
-        width: pixel_count(header.w, "w")?,
-        height: pixel_count(header.h, "h")?,
+        width,
+        height,
     })
 }
 
