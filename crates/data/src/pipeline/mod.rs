@@ -13,27 +13,32 @@
 //! state folder. Readers never see a partial shard: open shards are `*.tmp` files in the state
 //! folder.
 
+mod analysis;
+mod resume;
+mod rows;
 pub mod scene;
+mod sink;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::manifest::{write_atomic, Manifest, SceneRecord};
-use crate::dataset::shard::{shard_name, ShardInfo, ShardLimits, ShardWriter};
+use crate::dataset::manifest::{Manifest, SceneRecord};
+use crate::dataset::shard::ShardLimits;
 use crate::geom::select::SelectionRules;
 use crate::geom::views::ViewSelectionConfig;
 use crate::geom::visibility::VisibilityConfig;
 use crate::io::{discover_scenes, ReadOptions};
 use crate::qa::split::SplitPlan;
 use crate::qa::{QaConfig, TemplateSet};
+use resume::{Opened, Resume};
 use scene::{build_scene, SceneContext, SceneJob, SceneOutput};
+use sink::ShardSink;
 
-pub const STATE_DIR: &str = ".msmu-build";
-const STATE_FILE: &str = "state.json";
+pub use resume::STATE_DIR;
 
 /// Everything that decides the rows (what `--config FILE` holds; every field optional).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -162,206 +167,25 @@ pub fn plan_scenes(
     Ok(jobs)
 }
 
-/// A staged (closed) shard recorded in the state file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Staged {
-    split: String,
-    index: usize,
-    scenes: Vec<String>,
-    info: ShardInfo,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct State {
-    fingerprint: String,
-    staged: Vec<Staged>,
-    /// Records of the scenes whose rows are in staged shards (all scenes once finalizing).
-    records: Vec<SceneRecord>,
-    /// Set when every shard is staged: the final name of each staged shard, in `staged` order.
-    #[serde(default)]
-    final_names: Option<Vec<String>>,
-}
-
-fn fingerprint(plan: &BuildPlan) -> anyhow::Result<String> {
-    let scenes: Vec<(&str, &str, String)> = plan
-        .jobs
-        .iter()
-        .map(|j| {
-            (
-                j.scene_id.as_str(),
-                j.rel.as_str(),
-                format!("{:?}", j.split),
-            )
-        })
-        .collect();
-    let value = serde_json::json!({
-        "config": plan.config,
-        "scenes": scenes,
-        "partition": plan.partition,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    let (_, digest) = digest_bytes(value.to_string().as_bytes());
-    Ok(digest)
-}
-
-fn digest_bytes(bytes: &[u8]) -> (u64, String) {
-    use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(bytes);
-    (
-        bytes.len() as u64,
-        digest.iter().map(|b| format!("{b:02x}")).collect(),
-    )
-}
-
 /// What a finished build reports.
 pub struct BuildSummary {
     pub manifest: Manifest,
     pub resumed_scenes: usize,
 }
 
-struct SplitWriter {
-    writer: Option<ShardWriter>,
-    scenes: Vec<String>,
-    next_index: usize,
-}
-
-fn staged_path(state_dir: &Path, split: &str, index: usize) -> PathBuf {
-    state_dir
-        .join("shards")
-        .join(format!("{split}-{index:05}.parquet"))
-}
-
-fn save_state(state_dir: &Path, state: &State) -> anyhow::Result<()> {
-    write_atomic(
-        &state_dir.join(STATE_FILE),
-        serde_json::to_string(state)?.as_bytes(),
-    )
-}
-
-impl SplitWriter {
-    fn close(&mut self, split: &str, state_dir: &Path, state: &mut State) -> anyhow::Result<()> {
-        let Some(writer) = self.writer.take() else {
-            return Ok(());
-        };
-        let index = self.next_index;
-        let path = staged_path(state_dir, split, index);
-        let info = writer.finish(&path, String::new(), split.to_string())?;
-        state.staged.push(Staged {
-            split: split.to_string(),
-            index,
-            scenes: std::mem::take(&mut self.scenes),
-            info,
-        });
-        self.next_index += 1;
-        Ok(())
-    }
-}
-
 /// Runs a build plan to completion.
 pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
-    let out = &plan.out;
-    let state_dir = out.join(STATE_DIR);
-    let finished = out.join(crate::dataset::manifest::MANIFEST_FILE).exists();
-    if finished && !state_dir.exists() {
-        if plan.resume {
-            let manifest = Manifest::read(out)?;
+    let mut resume = match Resume::open(&plan)? {
+        Opened::Finished(manifest) => {
             return Ok(BuildSummary {
                 manifest,
                 resumed_scenes: plan.jobs.len(),
-            });
+            })
         }
-        bail!(
-            "{} already holds a finished dataset (manifest.json); choose another --out, or \
-             pass --force to overwrite it",
-            out.display()
-        );
-    }
-    let fp = fingerprint(&plan)?;
-    let mut state = if state_dir.join(STATE_FILE).exists() {
-        if !plan.resume {
-            bail!(
-                "{} holds an unfinished build ({}/); pass --resume to finish it, or --force to \
-                 start over",
-                out.display(),
-                STATE_DIR
-            );
-        }
-        let text = std::fs::read_to_string(state_dir.join(STATE_FILE))?;
-        let state: State = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{}/{STATE_FILE}: unreadable; use --force",
-                state_dir.display()
-            )
-        })?;
-        if state.fingerprint != fp {
-            bail!(
-                "{}: the unfinished build used other inputs, configuration, seed or msmu version; \
-                 rerun with the same arguments, or use --force to start over",
-                out.display()
-            );
-        }
-        state
-    } else {
-        if out.join("data").exists() && std::fs::read_dir(out.join("data"))?.next().is_some() {
-            bail!(
-                "{}/data is not empty; choose an empty --out, or pass --force",
-                out.display()
-            );
-        }
-        State {
-            fingerprint: fp,
-            ..State::default()
-        }
+        Opened::Unfinished(resume) => resume,
     };
-    std::fs::create_dir_all(state_dir.join("shards"))
-        .with_context(|| format!("creating {}", state_dir.display()))?;
-    // Remove what a killed run left open.
-    for entry in std::fs::read_dir(state_dir.join("shards"))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "tmp") {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    for staged in state.staged.iter().filter(|_| state.final_names.is_none()) {
-        let path = staged_path(&state_dir, &staged.split, staged.index);
-        let size = std::fs::metadata(&path).map(|m| m.len()).ok();
-        if size != Some(staged.info.bytes) {
-            bail!(
-                "{}: staged shard missing or changed since it was recorded; use --force to \
-                 start over",
-                path.display()
-            );
-        }
-    }
-    save_state(&state_dir, &state)?;
-
-    let settled: BTreeSet<String> = state
-        .staged
-        .iter()
-        .flat_map(|s| s.scenes.iter().cloned())
-        .collect();
-    let mut records: BTreeMap<String, SceneRecord> = state
-        .records
-        .iter()
-        .map(|r| (r.scene_id.clone(), r.clone()))
-        .collect();
-    let mut writers: BTreeMap<String, SplitWriter> = BTreeMap::new();
-    for split in ["train", "test"] {
-        let next_index = state.staged.iter().filter(|s| s.split == split).count();
-        writers.insert(
-            split.to_string(),
-            SplitWriter {
-                writer: None,
-                scenes: Vec::new(),
-                next_index,
-            },
-        );
-    }
-    let todo: Vec<&SceneJob> = plan
-        .jobs
-        .iter()
-        .filter(|j| state.final_names.is_none() && !settled.contains(&j.scene_id))
-        .collect();
+    let mut sink = ShardSink::new(&resume, plan.config.limits);
+    let todo = resume.todo(&plan.jobs);
     let resumed_scenes = plan.jobs.len() - todo.len();
     let ctx = SceneContext {
         config: &plan.config,
@@ -378,107 +202,29 @@ pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
         .build()
         .context("starting the thread pool")?;
     let window = (plan.threads * 2).max(2);
-    let limits = plan.config.limits;
     for chunk in todo.chunks(window) {
         let outputs: Vec<SceneOutput> =
             pool.install(|| chunk.par_iter().map(|job| build_scene(job, &ctx)).collect());
         for (job, output) in chunk.iter().zip(outputs) {
-            let split = output.record.split.clone();
-            let writer = writers.get_mut(&split).context("unknown split")?;
-            if !output.rows.is_empty() {
-                let scene_bytes: u64 = output.rows.iter().map(|r| r.approx_bytes()).sum();
-                if let Some(w) = &writer.writer {
-                    if w.rows() > 0 && w.bytes() + scene_bytes > limits.shard_bytes {
-                        writer.close(&split, &state_dir, &mut state)?;
-                        remember_closed(&mut state, &records);
-                        save_state(&state_dir, &state)?;
-                    }
-                }
-                if writer.writer.is_none() {
-                    let tmp = staged_path(&state_dir, &split, writer.next_index)
-                        .with_extension("parquet.tmp");
-                    writer.writer = Some(ShardWriter::create(&tmp, limits)?);
-                }
-                let w = writer.writer.as_mut().context("writer")?;
-                for row in output.rows {
-                    w.push(row)?;
-                }
-                writer.scenes.push(job.scene_id.clone());
-            }
+            sink.push_scene(
+                &job.scene_id,
+                &output.record.split,
+                output.rows,
+                &mut resume,
+            )?;
             if let Some(progress) = &plan.progress {
                 progress(&output.record);
             }
-            records.insert(job.scene_id.clone(), output.record);
+            resume.record_scene(job.scene_id.clone(), output.record);
         }
     }
-    if state.final_names.is_none() {
-        for (split, writer) in writers.iter_mut() {
-            writer.close(split, &state_dir, &mut state)?;
-        }
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for s in &state.staged {
-            *counts.entry(s.split.clone()).or_default() += 1;
-        }
-        state.staged.sort_by(|a, b| {
-            (split_order(&a.split), a.index).cmp(&(split_order(&b.split), b.index))
-        });
-        state.final_names = Some(
-            state
-                .staged
-                .iter()
-                .map(|s| shard_name(&s.split, s.index, counts[&s.split]))
-                .collect(),
-        );
-        state.records = plan
-            .jobs
-            .iter()
-            .filter_map(|j| records.get(&j.scene_id).cloned())
-            .collect();
-        save_state(&state_dir, &state)?;
+    if !resume.is_finalized() {
+        sink.close_all(&mut resume)?;
+        resume.finalize(&plan.jobs)?;
     }
-    // Move the staged shards (idempotent), write the manifest, drop the state.
-    std::fs::create_dir_all(out.join("data"))?;
-    let mut manifest = Manifest::new(plan.config.qa.seed, serde_json::to_value(&plan.config)?);
-    manifest.partition = plan.partition.map(|(k, n)| format!("{k}/{n}"));
-    let names = state.final_names.clone().unwrap_or_default();
-    for (s, name) in state.staged.iter().zip(&names) {
-        let from = staged_path(&state_dir, &s.split, s.index);
-        let to = out.join(name);
-        if from.exists() || !to.exists() {
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
-        }
-        let mut info = s.info.clone();
-        info.file = name.clone();
-        manifest.shards.push(info);
-    }
-    manifest.scenes = state.records.clone();
-    manifest.recount();
-    manifest.write(out)?;
-    std::fs::remove_dir_all(&state_dir)
-        .with_context(|| format!("removing {}", state_dir.display()))?;
+    let manifest = resume.finish(&plan)?;
     Ok(BuildSummary {
         manifest,
         resumed_scenes,
     })
-}
-
-/// After a shard closed: keep the records of its scenes and save the state.
-fn remember_closed(state: &mut State, records: &BTreeMap<String, SceneRecord>) {
-    if let Some(last) = state.staged.last() {
-        let new: Vec<SceneRecord> = last
-            .scenes
-            .iter()
-            .filter_map(|id| records.get(id).cloned())
-            .collect();
-        state.records.extend(new);
-    }
-}
-
-fn split_order(split: &str) -> u8 {
-    match split {
-        "train" => 0,
-        "test" => 1,
-        _ => 2,
-    }
 }

@@ -1,0 +1,203 @@
+//! The row half of building one scene: QA for the selected views, then one [`SampleRow`] per
+//! view with QA (colour image, depth PNG, optional instance mask, objects, QA, conversation).
+
+use std::collections::BTreeMap;
+
+use crate::dataset::depth_png::{encode_png_gray16, metres_to_mm};
+use crate::dataset::manifest::SceneRecord;
+use crate::dataset::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow};
+use crate::geom::measure::find_measurement;
+use crate::geom::views::{analysis_camera, AnalysisResolution};
+use crate::geom::visibility::find_visibility;
+use crate::io::frames::read_color_bytes;
+use crate::qa::{generate_scene, prepare_selected, SceneQaInput, ViewInput, ViewQa};
+use crate::render::RenderedView;
+use crate::scene::{pose_to_row_major, CameraModel, Frame, ImageSource, Scene};
+
+use super::analysis::{depth_render, SceneAnalysis};
+use super::scene::SceneContext;
+
+/// The rows of an analysed scene, in frame order. Counts the images and QA pairs in `rec` and
+/// adds a warning there for every view dropped.
+pub(super) fn scene_rows(
+    scene: &Scene,
+    analysis: SceneAnalysis,
+    ctx: &SceneContext,
+    split: &str,
+    rec: &mut SceneRecord,
+) -> Vec<SampleRow> {
+    let SceneAnalysis {
+        measurements,
+        selected,
+        mut renders,
+        ..
+    } = analysis;
+    let input = prepare_selected(scene, measurements, selected, &ctx.config.selection);
+    let views = generate_scene(&input, ctx.templates, &ctx.config.qa);
+    let mut rows = Vec::new();
+    for (view, qa) in input.views.iter().zip(&views) {
+        if qa.qa.is_empty() {
+            continue;
+        }
+        match view_row(&input, view, qa, &mut renders, ctx, split) {
+            Ok(row) => {
+                rec.images += 1;
+                rec.qa += qa.qa.len() as u64;
+                rows.push(row);
+            }
+            Err(warning) => rec.warnings.push(warning),
+        }
+    }
+    rows
+}
+
+/// The row of one view with QA, or the warning that says why the view is dropped.
+fn view_row(
+    input: &SceneQaInput,
+    view: &ViewInput,
+    qa: &ViewQa,
+    renders: &mut BTreeMap<usize, RenderedView>,
+    ctx: &SceneContext,
+    split: &str,
+) -> Result<SampleRow, String> {
+    let config = ctx.config;
+    let scene = input.scene;
+    let scene_id = &scene.meta.scene_id;
+    let frame_index = view.selected.frame_index;
+    let frame = &scene.frames[frame_index];
+    let Some(color_source) = &frame.color_image else {
+        return Err(format!("frame {}: no colour image, view dropped", frame.id));
+    };
+    let image_bytes = read_color_bytes(color_source).map_err(|problem| {
+        format!(
+            "frame {}: colour image unreadable ({problem}), view dropped",
+            frame.id
+        )
+    })?;
+    let (depth_model, rendered) = depth_render(
+        scene,
+        frame_index,
+        renders.remove(&frame_index),
+        config.views.analysis_resolution,
+    );
+    let depth_png = encode_png_gray16(
+        &metres_to_mm(&rendered.depth_m),
+        rendered.width,
+        rendered.height,
+    )
+    .map_err(|err| format!("frame {}: depth encoding failed: {err}", frame.id))?;
+    let instance_mask = if config.with_masks {
+        instance_mask(&rendered, scene_id, &frame.id)
+    } else {
+        None
+    };
+    let objects = object_rows(input, view, qa, frame, config.views.analysis_resolution);
+    Ok(SampleRow {
+        id: format!("{}_{}", scene_id, frame.id),
+        scene_id: scene_id.clone(),
+        source: scene.meta.source.to_string(),
+        split: split.to_string(),
+        frame_id: frame.id.clone(),
+        image: ImageBlob {
+            bytes: image_bytes,
+            path: Some(image_path(scene_id, &frame.id, color_source)),
+        },
+        depth: ImageBlob {
+            bytes: depth_png,
+            path: Some(format!("{}/depth/{}.png", scene_id, frame.id)),
+        },
+        instance_mask,
+        intrinsics: camera_row(&frame.color),
+        depth_intrinsics: camera_row(&depth_model),
+        world_from_camera: pose_to_row_major(&frame.world_from_camera),
+        objects,
+        qa: qa.qa.iter().map(QaRow::from).collect(),
+        conversations: qa.conversation.clone(),
+    })
+}
+
+/// The 16-bit instance-id PNG of a render (ids above 65535 saturate); `None` if encoding fails.
+fn instance_mask(rendered: &RenderedView, scene_id: &str, frame_id: &str) -> Option<ImageBlob> {
+    let ids: Vec<u16> = rendered
+        .instance
+        .iter()
+        .map(|&i| i.min(u16::MAX as u32) as u16)
+        .collect();
+    encode_png_gray16(&ids, rendered.width, rendered.height)
+        .ok()
+        .map(|bytes| ImageBlob {
+            bytes,
+            path: Some(format!("{scene_id}/instance/{frame_id}.png")),
+        })
+}
+
+/// The accepted objects of a view: label, reference phrase, box and centroid in the analysis
+/// image (normalised), visibility, and the measured box.
+fn object_rows(
+    input: &SceneQaInput,
+    view: &ViewInput,
+    qa: &ViewQa,
+    frame: &Frame,
+    resolution: AnalysisResolution,
+) -> Vec<ObjectRow> {
+    let scene = input.scene;
+    // Visibility pixels (bbox) are in the analysis camera's image.
+    let analysis = analysis_camera(frame, resolution);
+    let (w, h) = (analysis.model.width as f64, analysis.model.height as f64);
+    view.selected
+        .objects
+        .iter()
+        .filter_map(|vis| {
+            let m = find_measurement(&input.measurements, vis.instance_id)?;
+            let instance = scene.instance(vis.instance_id)?;
+            let vis = find_visibility(&view.visible, vis.instance_id).unwrap_or(vis);
+            Some(ObjectRow {
+                instance_id: vis.instance_id.0,
+                label: instance.label.clone(),
+                raw_label: instance.raw_label.clone(),
+                phrase: qa
+                    .references
+                    .get(&vis.instance_id.0)
+                    .cloned()
+                    .unwrap_or_else(|| format!("the {}", instance.label)),
+                bbox_2d: [
+                    vis.bbox_px[0] as f64 / w,
+                    vis.bbox_px[1] as f64 / h,
+                    (vis.bbox_px[2] as f64 + 1.0) / w,
+                    (vis.bbox_px[3] as f64 + 1.0) / h,
+                ],
+                centroid_2d: vis.centroid_norm,
+                visible_fraction: vis.visible_fraction,
+                visible_pixels: vis.visible_px,
+                truncation: vis.truncation,
+                center: m.center,
+                length_m: m.length_m,
+                width_m: m.width_m,
+                height_m: m.height_m,
+                yaw_rad: m.yaw_rad,
+            })
+        })
+        .collect()
+}
+
+fn camera_row(model: &CameraModel) -> CameraRow {
+    CameraRow {
+        fx: model.intrinsics.fx,
+        fy: model.intrinsics.fy,
+        cx: model.intrinsics.cx,
+        cy: model.intrinsics.cy,
+        width: model.width,
+        height: model.height,
+    }
+}
+
+fn image_path(scene_id: &str, frame_id: &str, source: &ImageSource) -> String {
+    let name = match source {
+        ImageSource::File(path) => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("{frame_id}.jpg")),
+        _ => format!("{frame_id}.jpg"),
+    };
+    format!("{scene_id}/color/{name}")
+}

@@ -1,0 +1,455 @@
+//! The family generators and the per-image mix.
+//!
+//! [`prepare_scene`] does the geometry once per scene (measurements, BVHs, dominant colours,
+//! selected views, and each selected view's full visibility list, which includes the objects
+//! that selection rejected). [`generate_view`] then builds every candidate QA pair of each
+//! family for one view, from the view's *accepted* objects only, caps each family, and picks
+//! pairs family by family with weights [`QaConfig::mix`] until [`QaConfig::max_per_image`].
+//! Candidate `i` of family `f` draws its phrasings and unit from the stream
+//! `stable_seed(seed, scene, frame, f, i)`, so output does not depend on scheduling.
+//!
+//! One file per family, named like its template file `templates/qa/<family>.json`;
+//! [`realise`] fills a family's template group and `mix` picks the pairs of an image.
+
+mod absolute_distance;
+mod counting;
+mod existence;
+mod grounding;
+mod mix;
+mod realise;
+mod reference_estimation;
+mod relative_position;
+mod scale_comparison;
+mod scale_estimation;
+
+use std::collections::BTreeMap;
+
+use nalgebra::Point3;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::geom::distance::{build_instance_bvhs, camera_to_center, TriangleBvh};
+use crate::geom::measure::{find_measurement, measure_scene, ObjectMeasurement};
+use crate::geom::select::SelectionRules;
+use crate::geom::views::{select_views, SelectedView, ViewSelectionConfig};
+use crate::geom::visibility::{InstanceVisibility, VisibilityConfig};
+use crate::qa::refer::{describe, dominant_colors, Candidate, ReferMargins};
+use crate::qa::templates::TemplateSet;
+use crate::qa::{conversation, stable_seed, Family, QaConfig, QaPair, Turn};
+use crate::scene::{Camera, InstanceId, Scene};
+use absolute_distance::distance;
+use counting::counting;
+use existence::existence;
+use grounding::grounding;
+use mix::mix;
+use realise::realise;
+use reference_estimation::reference;
+use relative_position::relative_position;
+use scale_comparison::comparison;
+use scale_estimation::scale;
+
+/// Measurement definitions quoted in [`QaPair::definitions`] (ARCHITECTURE.md wording).
+pub const DEF_LENGTH: &str =
+    "length = longer horizontal side of the gravity-aligned minimum-area box";
+pub const DEF_WIDTH: &str =
+    "width = shorter horizontal side of the gravity-aligned minimum-area box";
+pub const DEF_HEIGHT: &str = "height = vertical extent of the object (max z - min z)";
+pub const DEF_VOLUME: &str = "volume = length x width x height of the gravity-aligned box";
+pub const DEF_CENTROID: &str =
+    "position = mean normalised (x, y) of the visible mask pixels, origin top-left";
+pub const DEF_LEFT_RIGHT: &str =
+    "left/right = camera-space x (OpenCV, +x right) of the gravity-aligned box centres";
+pub const DEF_COUNT: &str =
+    "count = annotated instances of the label accepted by object selection in this view";
+pub const DEF_ABSENT: &str = "absent = no annotated instance of the category in the whole scene";
+
+/// Geometry shared by every view of a scene.
+pub struct SceneQaInput<'a> {
+    pub scene: &'a Scene,
+    pub measurements: Vec<ObjectMeasurement>,
+    pub bvhs: Vec<(InstanceId, TriangleBvh)>,
+    pub colors: BTreeMap<InstanceId, &'static str>,
+    pub views: Vec<ViewInput>,
+    pub rules: SelectionRules,
+}
+
+/// One selected view: the accepted objects and every visible instance.
+#[derive(Clone, Debug)]
+pub struct ViewInput {
+    pub selected: SelectedView,
+    /// Every instance seen in the view (accepted or not), sorted by id.
+    pub visible: Vec<InstanceVisibility>,
+}
+
+/// The QA of one image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewQa {
+    pub scene_id: String,
+    pub frame_id: String,
+    pub frame_index: usize,
+    pub qa: Vec<QaPair>,
+    pub conversation: Vec<Turn>,
+    /// The phrase used for each referenced instance (id -> phrase).
+    pub references: BTreeMap<u32, String>,
+}
+
+/// Measures the scene and selects views (each selected view keeps its full visibility list,
+/// so that rejected look-alikes are known).
+pub fn prepare_scene<'a>(
+    scene: &'a Scene,
+    rules: &SelectionRules,
+    visibility: &VisibilityConfig,
+    view_config: &ViewSelectionConfig,
+) -> SceneQaInput<'a> {
+    let measurements = measure_scene(scene);
+    let (selected, _stats) = select_views(scene, &measurements, rules, visibility, view_config);
+    prepare_selected(scene, measurements, selected, rules)
+}
+
+/// [`prepare_scene`] after view selection (for callers that keep the selection statistics).
+pub fn prepare_selected<'a>(
+    scene: &'a Scene,
+    measurements: Vec<ObjectMeasurement>,
+    selected: Vec<SelectedView>,
+    rules: &SelectionRules,
+) -> SceneQaInput<'a> {
+    let views = selected
+        .into_iter()
+        .map(|mut view| {
+            let visible = std::mem::take(&mut view.visible);
+            ViewInput {
+                selected: view,
+                visible,
+            }
+        })
+        .collect();
+    SceneQaInput {
+        scene,
+        bvhs: build_instance_bvhs(scene),
+        colors: dominant_colors(scene),
+        measurements,
+        views,
+        rules: rules.clone(),
+    }
+}
+
+/// QA for every selected view of a prepared scene, in frame order.
+pub fn generate_scene(
+    input: &SceneQaInput,
+    templates: &TemplateSet,
+    config: &QaConfig,
+) -> Vec<ViewQa> {
+    input
+        .views
+        .iter()
+        .map(|view| generate_view(input, view, templates, config))
+        .collect()
+}
+
+/// An accepted, nameable object of the view.
+struct Obj<'a> {
+    id: InstanceId,
+    label: String,
+    phrase: String,
+    m: &'a ObjectMeasurement,
+    vis: &'a InstanceVisibility,
+    /// Box centre in the camera frame (OpenCV axes).
+    center_in_camera: Point3<f64>,
+    camera_distance_m: f64,
+}
+
+struct Ctx<'a> {
+    input: &'a SceneQaInput<'a>,
+    view: &'a ViewInput,
+    templates: &'a TemplateSet,
+    config: &'a QaConfig,
+    camera: Camera,
+    objects: Vec<Obj<'a>>,
+}
+
+/// The values a generator hands to one template group.
+struct Fill {
+    group: &'static str,
+    values: BTreeMap<&'static str, String>,
+    values_si: Vec<f64>,
+    unit: String,
+    ids: Vec<InstanceId>,
+    definitions: Vec<String>,
+    answer_key: Option<String>,
+}
+
+impl Fill {
+    fn new(group: &'static str) -> Fill {
+        Fill {
+            group,
+            values: BTreeMap::new(),
+            values_si: Vec::new(),
+            unit: String::new(),
+            ids: Vec::new(),
+            definitions: Vec::new(),
+            answer_key: None,
+        }
+    }
+    fn set(mut self, key: &'static str, value: impl Into<String>) -> Fill {
+        self.values.insert(key, value.into());
+        self
+    }
+}
+
+/// QA for one view.
+pub fn generate_view(
+    input: &SceneQaInput,
+    view: &ViewInput,
+    templates: &TemplateSet,
+    config: &QaConfig,
+) -> ViewQa {
+    let scene = input.scene;
+    let camera = scene.frames[view.selected.frame_index].color_camera();
+    let margins = ReferMargins {
+        size: config.size_attribute_margin,
+        position: config.position_attribute_margin,
+    };
+    let candidates = reference_candidates(input, view);
+    let camera_from_world = camera.world_from_camera.inverse();
+    let objects: Vec<Obj> = view
+        .selected
+        .objects
+        .iter()
+        .filter_map(|vis| {
+            let instance = scene.instance(vis.instance_id)?;
+            let m = find_measurement(&input.measurements, vis.instance_id)?;
+            if config.unnamed_labels.contains(&instance.label) {
+                return None;
+            }
+            let phrase = describe(&candidates, vis.instance_id, margins)?;
+            Some(Obj {
+                id: vis.instance_id,
+                label: instance.label.clone(),
+                phrase,
+                m,
+                vis,
+                center_in_camera: camera_from_world * Point3::from(m.center),
+                camera_distance_m: camera_to_center(&camera, m).distance_m,
+            })
+        })
+        .collect();
+    let ctx = Ctx {
+        input,
+        view,
+        templates,
+        config,
+        camera,
+        objects,
+    };
+    let scene_id = scene.meta.scene_id.as_str();
+    let frame_id = view.selected.frame_id.as_str();
+    let mut by_family: BTreeMap<Family, Vec<QaPair>> = BTreeMap::new();
+    for family in Family::ALL {
+        let fills = match family {
+            Family::Existence => existence(&ctx),
+            Family::Counting => counting(&ctx),
+            Family::ScaleEstimation => scale(&ctx),
+            Family::Grounding => grounding(&ctx),
+            Family::RelativePosition => relative_position(&ctx),
+            Family::AbsoluteDistance => distance(&ctx),
+            Family::ScaleComparison => comparison(&ctx),
+            Family::ReferenceEstimation => reference(&ctx),
+        };
+        let mut pairs: Vec<QaPair> = fills
+            .into_iter()
+            .enumerate()
+            .map(|(index, fill)| {
+                let seed =
+                    stable_seed(config.seed, scene_id, frame_id, family.name(), index as u64);
+                realise(templates, family, fill, seed)
+            })
+            .collect();
+        let mut order_rng = ChaCha8Rng::seed_from_u64(stable_seed(
+            config.seed,
+            scene_id,
+            frame_id,
+            &format!("{}/order", family.name()),
+            0,
+        ));
+        pairs.shuffle(&mut order_rng);
+        // CoT samples are capped apart, then the family cap applies.
+        let mut n_cot = 0;
+        pairs.retain(|qa| {
+            if qa.is_cot {
+                n_cot += 1;
+                n_cot <= config.max_cot_per_image
+            } else {
+                true
+            }
+        });
+        pairs.truncate(config.family_caps.get(&family).copied().unwrap_or(0));
+        by_family.insert(family, pairs);
+    }
+    let qa = mix(by_family, config, scene_id, frame_id);
+    let mut references = BTreeMap::new();
+    for pair in &qa {
+        for id in &pair.instance_ids {
+            if let Some(o) = ctx.objects.iter().find(|o| o.id.0 == *id) {
+                references.insert(*id, o.phrase.clone());
+            }
+        }
+    }
+    ViewQa {
+        scene_id: scene_id.to_string(),
+        frame_id: frame_id.to_string(),
+        frame_index: view.selected.frame_index,
+        conversation: conversation(&qa),
+        qa,
+        references,
+    }
+}
+
+/// Every non-structural instance visible in the view, as reference candidates.
+pub fn reference_candidates(input: &SceneQaInput, view: &ViewInput) -> Vec<Candidate> {
+    view.visible
+        .iter()
+        .filter(|v| v.visible_px > 0)
+        .filter_map(|v| {
+            let instance = input.scene.instance(v.instance_id)?;
+            if input.rules.is_structural(&instance.label)
+                || input.rules.is_structural(&instance.raw_label)
+            {
+                return None;
+            }
+            let m = find_measurement(&input.measurements, v.instance_id)?;
+            Some(Candidate {
+                id: v.instance_id,
+                label: instance.label.clone(),
+                color: input.colors.get(&v.instance_id).copied().unwrap_or("grey"),
+                volume_m3: m.length_m * m.width_m * m.height_m,
+                centroid_x: v.centroid_norm[0],
+            })
+        })
+        .collect()
+}
+
+/// A length placeholder, resolved to the QA's unit by [`realise`].
+fn metres(values: &[f64]) -> String {
+    let parts: Vec<String> = values.iter().map(|v| format!("{v:.17e}")).collect();
+    format!("m:{}", parts.join(","))
+}
+
+fn length_fill(group: &'static str, ctx: &Ctx) -> Fill {
+    let mut fill = Fill::new(group);
+    fill.unit = "length".into();
+    if ctx.config.imperial_units {
+        fill.values.insert("imperial", String::new());
+    }
+    fill
+}
+
+/// English plural of a label ("box" -> "boxes", "chest of drawers" -> "chests of drawers").
+pub fn plural(label: &str) -> String {
+    if let Some((head, tail)) = label.split_once(" of ") {
+        return format!("{} of {tail}", plural(head));
+    }
+    let last = label.rsplit(' ').next().unwrap_or(label);
+    let stem = &label[..label.len() - last.len()];
+    let irregular = [
+        ("shelf", "shelves"),
+        ("person", "people"),
+        ("couch", "couches"),
+    ];
+    if let Some((s, p)) = irregular.iter().find(|(s, _)| last.ends_with(s)) {
+        return format!("{stem}{}{p}", &last[..last.len() - s.len()]);
+    }
+    let ends = |s: &str| last.ends_with(s);
+    if ends("s") || ends("x") || ends("ch") || ends("sh") || ends("z") {
+        format!("{label}es")
+    } else if ends("y")
+        && !["ay", "ey", "iy", "oy", "uy"]
+            .iter()
+            .any(|v| last.ends_with(v))
+    {
+        format!("{}ies", &label[..label.len() - 1])
+    } else {
+        format!("{label}s")
+    }
+}
+
+/// The dimensions of an object visible in the view: (word, value, definition).
+fn visible_dims(o: &Obj) -> Vec<(&'static str, f64, &'static str)> {
+    let v = o.vis.visible_dimensions;
+    let mut out = Vec::new();
+    if v.length {
+        out.push(("length", o.m.length_m, DEF_LENGTH));
+    }
+    if v.width {
+        out.push(("width", o.m.width_m, DEF_WIDTH));
+    }
+    if v.height {
+        out.push(("height", o.m.height_m, DEF_HEIGHT));
+    }
+    out
+}
+
+fn dim_value(o: &Obj, word: &str) -> Option<f64> {
+    visible_dims(o)
+        .into_iter()
+        .find(|(w, _, _)| *w == word)
+        .map(|(_, v, _)| v)
+}
+
+fn def_of(word: &str) -> &'static str {
+    match word {
+        "length" => DEF_LENGTH,
+        "width" => DEF_WIDTH,
+        _ => DEF_HEIGHT,
+    }
+}
+
+fn pairs<'a, 'b>(objects: &'b [Obj<'a>]) -> Vec<(&'b Obj<'a>, &'b Obj<'a>)> {
+    let mut out = Vec::new();
+    for i in 0..objects.len() {
+        for j in 0..objects.len() {
+            if i != j {
+                out.push((&objects[i], &objects[j]));
+            }
+        }
+    }
+    out
+}
+
+fn triples<'a, 'b>(objects: &'b [Obj<'a>]) -> Vec<[&'b Obj<'a>; 3]> {
+    let mut out = Vec::new();
+    for i in 0..objects.len() {
+        for j in 0..objects.len() {
+            for k in 0..objects.len() {
+                if i != j && j != k && i != k {
+                    out.push([&objects[i], &objects[j], &objects[k]]);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals() {
+        for (s, p) in [
+            ("chair", "chairs"),
+            ("box", "boxes"),
+            ("bookshelf", "bookshelves"),
+            ("trash can", "trash cans"),
+            ("chest of drawers", "chests of drawers"),
+            ("laundry basket", "laundry baskets"),
+            ("library", "libraries"),
+            ("couch", "couches"),
+            ("bench", "benches"),
+            ("tv", "tvs"),
+        ] {
+            assert_eq!(plural(s), p);
+        }
+    }
+}
