@@ -63,7 +63,7 @@ pub fn check_color_size(bytes: &[u8], expected: (u32, u32)) -> Result<(), Proble
         return Err(Problem::invalid(
             "colour image",
             format!(
-                "is {}x{} pixels but the camera is {}x{}; the image was resized or belongs to                  another camera (re-extract the frames)",
+                "is {}x{} pixels but the camera is {}x{}; the image was resized or belongs to another camera (re-extract the frames)",
                 found.0, found.1, expected.0, expected.1
             ),
         ));

@@ -9,7 +9,7 @@ use crate::dataset::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow};
 use crate::geom::measure::find_measurement;
 use crate::geom::views::{analysis_camera, AnalysisResolution};
 use crate::geom::visibility::find_visibility;
-use crate::io::frames::read_color_bytes;
+use crate::io::frames::read_color_checked;
 use crate::qa::{generate_scene, prepare_selected, SceneQaInput, ViewInput, ViewQa};
 use crate::render::RenderedView;
 use crate::scene::{pose_to_row_major, CameraModel, Frame, ImageSource, Scene};
@@ -68,12 +68,13 @@ fn view_row(
     let Some(color_source) = &frame.color_image else {
         return Err(format!("frame {}: no colour image, view dropped", frame.id));
     };
-    let image_bytes = read_color_bytes(color_source).map_err(|problem| {
-        format!(
-            "frame {}: colour image unreadable ({problem}), view dropped",
-            frame.id
-        )
-    })?;
+    let image_bytes = read_color_checked(color_source, (frame.color.width, frame.color.height))
+        .map_err(|problem| {
+            format!(
+                "frame {}: colour image unreadable ({problem}), view dropped",
+                frame.id
+            )
+        })?;
     let (depth_model, rendered) = depth_render(
         scene,
         frame_index,
