@@ -12,7 +12,7 @@ OUT ?= out
 LIBTORCH_DIR := .libtorch
 export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
-.PHONY: run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare clean libtorch train-fixtures bench-train dev-build
+.PHONY: run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
 
 ## run: build msmu (the data commands only: no libtorch, no Python) and run the main job on the
 ## bundled fixture scenes: `msmu build` writes Parquet shards + manifest to ./out/dataset (every
@@ -133,3 +133,10 @@ bench-train: libtorch venv
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV) $(OUT) fixtures/shards
+
+## bench-build: `msmu build` throughput at MSMU density on three fixed synthetic sets (seeds
+## 21, 22, 23; 10 scenes x 300 frames, synthesised once into target/bench-build-cache):
+## images/s, QA/s, CPU-ms per analysed frame, wall, CPU, peak RSS, projected 700K-QA time.
+## BENCH_THREADS=1 for the per-frame cost; `scripts/bench-build.sh A B` alternates binaries.
+bench-build: release
+	scripts/bench-build.sh $(MSMU)

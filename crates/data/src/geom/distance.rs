@@ -497,12 +497,15 @@ fn build_node(triangles: &mut [Triangle], start: usize, end: usize, nodes: &mut 
     let mid = (start + end) / 2;
     // Median split; ties in the centroid coordinate are broken by the other coordinates so the
     // tree does not depend on the sort's internal order.
+    // Only the compared coordinate of each centroid is computed (the same value as
+    // `centroid(t)[k]`), and the tie-breaking ones only on a tie: this comparison is the hot
+    // loop of the build.
+    let centroid_coord = |t: &Triangle, k: usize| (t[0][k] + t[1][k] + t[2][k]) / 3.0;
     triangles[start..end].select_nth_unstable_by(mid - start, |a, b| {
-        let (ca, cb) = (centroid(a), centroid(b));
-        ca[axis]
-            .total_cmp(&cb[axis])
-            .then(ca[(axis + 1) % 3].total_cmp(&cb[(axis + 1) % 3]))
-            .then(ca[(axis + 2) % 3].total_cmp(&cb[(axis + 2) % 3]))
+        let key = |k: usize| centroid_coord(a, k).total_cmp(&centroid_coord(b, k));
+        key(axis)
+            .then_with(|| key((axis + 1) % 3))
+            .then_with(|| key((axis + 2) % 3))
     });
     nodes[index as usize].count = 0;
     build_node(triangles, start, mid, nodes);

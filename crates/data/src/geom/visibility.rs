@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::geom::measure::ObjectMeasurement;
-use crate::render::{render, render_faces, RenderConfig, RenderedView};
+use crate::render::{faces_coverage, render, RenderConfig, RenderedView};
 use crate::scene::{Camera, CameraModel, InstanceId, Intrinsics, Scene};
 
 /// Settings of the visibility stage (plain data).
@@ -167,41 +167,51 @@ pub fn visibility_from_view(
     let r = rotation.matrix();
     let t = camera.world_from_camera.translation.vector;
     let width = view.width as usize;
-    for (idx, &id) in view.instance.iter().enumerate() {
-        let Some(&slot) = slot_of_id.get(id as usize) else {
-            continue;
-        };
-        if id == 0 || slot == u32::MAX {
-            continue;
-        }
-        let (u, v) = ((idx % width) as u32, (idx / width) as u32);
-        let z = view.depth_m[idx] as f64;
-        let s = &mut stats[slot as usize];
-        s.count += 1;
-        s.bbox = [
-            s.bbox[0].min(u),
-            s.bbox[1].min(v),
-            s.bbox[2].max(u),
-            s.bbox[3].max(v),
-        ];
-        s.sum_u += u as f64;
-        s.sum_v += v as f64;
-        // Back-project the pixel centre at its depth, then into the world.
-        let p_cam = Vector3::new(
-            (u as f64 - k.cx) / k.fx * z,
-            (v as f64 - k.cy) / k.fy * z,
-            z,
-        );
-        let p_world = r * p_cam + t;
-        for (axis_idx, axis) in axes[slot as usize].iter().enumerate() {
-            let along = axis[0] * p_world.x + axis[1] * p_world.y + axis[2] * p_world.z;
-            if along < s.span_lo[axis_idx] {
-                s.span_lo[axis_idx] = along;
-                s.depth_at_lo[axis_idx] = z;
-            }
-            if along > s.span_hi[axis_idx] {
-                s.span_hi[axis_idx] = along;
-                s.depth_at_hi[axis_idx] = z;
+    // Per column and per row, the ray direction factors `(u - cx) / fx` and `(v - cy) / fy`
+    // (the same expressions as per pixel, so the same values).
+    let ray_x: Vec<f64> = (0..view.width).map(|u| (u as f64 - k.cx) / k.fx).collect();
+    if width > 0 {
+        for (v, (ids, depths)) in view
+            .instance
+            .chunks_exact(width)
+            .zip(view.depth_m.chunks_exact(width))
+            .enumerate()
+        {
+            let v = v as u32;
+            let ray_y = (v as f64 - k.cy) / k.fy;
+            for (u, (&id, &depth)) in ids.iter().zip(depths).enumerate() {
+                let Some(&slot) = slot_of_id.get(id as usize) else {
+                    continue;
+                };
+                if id == 0 || slot == u32::MAX {
+                    continue;
+                }
+                let u = u as u32;
+                let z = depth as f64;
+                let s = &mut stats[slot as usize];
+                s.count += 1;
+                s.bbox = [
+                    s.bbox[0].min(u),
+                    s.bbox[1].min(v),
+                    s.bbox[2].max(u),
+                    s.bbox[3].max(v),
+                ];
+                s.sum_u += u as f64;
+                s.sum_v += v as f64;
+                // Back-project the pixel centre at its depth, then into the world.
+                let p_cam = Vector3::new(ray_x[u as usize] * z, ray_y * z, z);
+                let p_world = r * p_cam + t;
+                for (axis_idx, axis) in axes[slot as usize].iter().enumerate() {
+                    let along = axis[0] * p_world.x + axis[1] * p_world.y + axis[2] * p_world.z;
+                    if along < s.span_lo[axis_idx] {
+                        s.span_lo[axis_idx] = along;
+                        s.depth_at_lo[axis_idx] = z;
+                    }
+                    if along > s.span_hi[axis_idx] {
+                        s.span_hi[axis_idx] = along;
+                        s.depth_at_hi[axis_idx] = z;
+                    }
+                }
             }
         }
     }
@@ -364,34 +374,42 @@ pub fn projection_alone(
         },
         world_from_camera: camera.world_from_camera,
     };
-    let alone = render_faces(
+    // The virtual pixels whose centre lies inside the real image. The centre coordinate is
+    // monotonic in the pixel index, so they form one range of columns and one of rows.
+    let inside = |n: u32, lo: i64, size: i64| {
+        let centre = |i: u32| lo as f64 - 0.5 + (i as f64 + 0.5) * kf;
+        let is_inside = |i: u32| {
+            let c = centre(i);
+            c >= -0.5 && c < size as f64 - 0.5
+        };
+        let first = (0..n).find(|&i| is_inside(i)).unwrap_or(n);
+        let end = (first..n).find(|&i| !is_inside(i)).unwrap_or(n);
+        first as usize..end as usize
+    };
+    let columns = inside(virtual_camera.model.width, u_lo, width);
+    let rows = inside(virtual_camera.model.height, v_lo, height);
+    let alone = faces_coverage(
         &scene.mesh,
-        &[],
         face_indices,
         &virtual_camera,
         &config.render,
+        columns,
+        rows,
     );
-    let mut in_image = 0u64;
-    let mut total = 0u64;
-    let vw = alone.width as usize;
-    for (idx, &d) in alone.depth_m.iter().enumerate() {
-        if d <= 0.0 {
-            continue;
-        }
-        total += 1;
-        let (i, j) = ((idx % vw) as f64, (idx / vw) as f64);
-        let u = u_lo as f64 - 0.5 + (i + 0.5) * kf;
-        let v = v_lo as f64 - 0.5 + (j + 0.5) * kf;
-        if u >= -0.5 && u < width as f64 - 0.5 && v >= -0.5 && v < height as f64 - 0.5 {
-            in_image += 1;
-        }
-    }
+    let (total, in_image) = (alone.covered_px, alone.covered_in_rect_px);
     let weight = kf * kf;
     let in_image_px = if scale_k == 1 {
         in_image
     } else {
-        let real = render_faces(&scene.mesh, &[], face_indices, camera, &config.render);
-        real.depth_m.iter().filter(|&&d| d > 0.0).count() as u64
+        faces_coverage(
+            &scene.mesh,
+            face_indices,
+            camera,
+            &config.render,
+            0..0,
+            0..0,
+        )
+        .covered_px
     };
     ProjectionCounts {
         in_image_px,

@@ -88,11 +88,38 @@ pub fn render_faces(
     camera: &Camera,
     config: &RenderConfig,
 ) -> RenderedView {
-    let mut r = Rasterizer::new(mesh, face_instance, camera, config);
+    let mut r = Rasterizer::for_faces(mesh, face_instance, camera, config, faces);
     for &f in faces {
         r.draw_face(f as usize);
     }
     r.finish()
+}
+
+/// How many pixels some faces cover when rendered alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaceCoverage {
+    /// Pixels of the image the faces cover (those [`render_faces`] gives a depth above 0).
+    pub covered_px: u64,
+    /// Those of them whose column is in `columns` and row in `rows`.
+    pub covered_in_rect_px: u64,
+}
+
+/// Counts the pixels that [`render_faces`] of the same faces would give a depth (coverage,
+/// near and far rules included), without producing the images: no depth conversion and no
+/// output buffers.
+pub fn faces_coverage(
+    mesh: &Mesh,
+    faces: &[u32],
+    camera: &Camera,
+    config: &RenderConfig,
+    columns: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
+) -> FaceCoverage {
+    let mut r = Rasterizer::for_faces(mesh, &[], camera, config, faces);
+    for &f in faces {
+        r.draw_face(f as usize);
+    }
+    r.coverage(columns, rows)
 }
 
 /// Renders many views in parallel (rayon). Output order follows `cameras`.
@@ -130,7 +157,23 @@ thread_local! {
     /// Per-thread storage for the per-vertex arrays of [`Rasterizer`], reused from one render
     /// to the next (they are as large as the mesh; allocating them afresh for every view
     /// costs page faults).
-    static SCRATCH: std::cell::Cell<(Vec<u8>, Vec<ProjVertex>)> = Default::default();
+    static SCRATCH: std::cell::Cell<VertexScratch> = Default::default();
+}
+
+/// The per-vertex arrays of one render and the bookkeeping of renders of a face subset.
+#[derive(Default)]
+struct VertexScratch {
+    /// Per-vertex outcode (see [`Rasterizer::outcode`]).
+    outcode: Vec<u8>,
+    /// Per-vertex projection (see [`Rasterizer::proj`]).
+    proj: Vec<ProjVertex>,
+    /// For renders of a face subset: `stamp[v] == generation` when vertex `v` has already
+    /// been transformed for the current render (so a vertex shared by six faces is
+    /// transformed once).
+    stamp: Vec<u32>,
+    generation: u32,
+    /// The vertices of the current face subset, in first-use order.
+    used: Vec<u32>,
 }
 
 /// The vertex stage of one view: camera-space transform, outcode and projection.
@@ -160,6 +203,32 @@ impl ViewTransform {
             let (code, projected) = self.vertex(p);
             outcode.push(code);
             proj.push(projected);
+        }
+    }
+
+    /// Outcode and projection of the listed vertices only, written at their indices (the
+    /// other entries are left as they are). Same operations as [`ViewTransform::vertices`],
+    /// so the listed entries are identical to what it would write.
+    fn some_vertices(
+        &self,
+        positions: &[[f32; 3]],
+        vertices: &[u32],
+        outcode: &mut [u8],
+        proj: &mut [ProjVertex],
+    ) {
+        let mut quads = vertices.chunks_exact(4);
+        for quad in &mut quads {
+            let quad: &[u32; 4] = quad.try_into().expect("chunks of 4");
+            let (codes, projected) = self.vertices4(&quad.map(|v| positions[v as usize]));
+            for (lane, &v) in quad.iter().enumerate() {
+                outcode[v as usize] = codes[lane];
+                proj[v as usize] = projected[lane];
+            }
+        }
+        for &v in quads.remainder() {
+            let (code, projected) = self.vertex(&positions[v as usize]);
+            outcode[v as usize] = code;
+            proj[v as usize] = projected;
         }
     }
 
@@ -243,7 +312,7 @@ fn outcode_bits([behind, beyond_far, left, right, top, bottom, outside_guard]: [
 
 /// A vertex projected for one view: `(u, v, 1/z)` and `(u, v)` snapped to the sub-pixel grid
 /// of the coverage test (meaningful only inside the guard band).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct ProjVertex {
     uvw: [f64; 3],
     snapped: [i32; 2],
@@ -316,12 +385,13 @@ struct Rasterizer<'a> {
     height: i64,
     /// `camera_from_world` rows (3x4), for the camera-space positions the clipping path needs.
     camera_from_world: [[f64; 4]; 3],
-    /// Per-vertex outcode: bit 0 z < near, 1 z > far, 2..5 outside left/right/top/bottom of
-    /// the image (only meaningful when z >= near), 6 outside the guard band.
-    outcode: Vec<u8>,
-    /// Per-vertex `(u, v, 1/z)`, meaningful for vertices in front of the near plane,
-    /// computed once per view with [`project`].
-    proj: Vec<ProjVertex>,
+    /// Per-vertex outcode (`vertices.outcode`: bit 0 z < near, 1 z > far, 2..5 outside
+    /// left/right/top/bottom of the image (only meaningful when z >= near), 6 outside the
+    /// guard band) and `(u, v, 1/z)` (`vertices.proj`, meaningful for vertices in front of
+    /// the near plane, computed once per view with [`project`]). For a render of a face
+    /// subset only the subset's vertices are computed; the other entries are stale and never
+    /// read.
+    vertices: VertexScratch,
     /// The z-buffer, kept as 1/z (larger = nearer, 0 = empty) so the per-pixel test needs no
     /// division; converted to metric depth once per pixel in [`Rasterizer::finish`]. Row-major
     /// `width * height` pixels plus [`LANES`] of padding at the end, so a chunk of [`LANES`]
@@ -342,11 +412,34 @@ struct Rasterizer<'a> {
 }
 
 impl<'a> Rasterizer<'a> {
+    /// A rasterizer for the whole mesh: every vertex goes through the vertex stage.
     fn new(
         mesh: &'a Mesh,
         face_instance: &'a [u32],
         camera: &Camera,
         config: &RenderConfig,
+    ) -> Self {
+        Self::with_vertex_stage(mesh, face_instance, camera, config, None)
+    }
+
+    /// A rasterizer that may only draw `faces`: the vertex stage runs on their vertices
+    /// alone (an object rendered alone is a few hundred vertices of a mesh of 100K).
+    fn for_faces(
+        mesh: &'a Mesh,
+        face_instance: &'a [u32],
+        camera: &Camera,
+        config: &RenderConfig,
+        faces: &[u32],
+    ) -> Self {
+        Self::with_vertex_stage(mesh, face_instance, camera, config, Some(faces))
+    }
+
+    fn with_vertex_stage(
+        mesh: &'a Mesh,
+        face_instance: &'a [u32],
+        camera: &Camera,
+        config: &RenderConfig,
+        faces: Option<&[u32]>,
     ) -> Self {
         let k = camera.model.intrinsics;
         let (width, height) = (camera.model.width, camera.model.height);
@@ -362,10 +455,46 @@ impl<'a> Rasterizer<'a> {
             width: width as f64,
             height: height as f64,
         };
-        let (mut outcode, mut proj) = SCRATCH.take();
-        outcode.clear();
-        proj.clear();
-        view.vertices(&mesh.positions_m, &mut outcode, &mut proj);
+        let mut vertices = SCRATCH.take();
+        match faces {
+            None => {
+                vertices.outcode.clear();
+                vertices.proj.clear();
+                view.vertices(&mesh.positions_m, &mut vertices.outcode, &mut vertices.proj);
+            }
+            Some(faces) => {
+                let n_vertices = mesh.positions_m.len();
+                if vertices.outcode.len() < n_vertices {
+                    vertices.outcode.resize(n_vertices, 0);
+                    vertices.proj.resize(n_vertices, ProjVertex::default());
+                }
+                if vertices.stamp.len() < n_vertices {
+                    vertices.stamp.resize(n_vertices, 0);
+                }
+                vertices.generation = vertices.generation.wrapping_add(1);
+                if vertices.generation == 0 {
+                    vertices.stamp.fill(0);
+                    vertices.generation = 1;
+                }
+                let generation = vertices.generation;
+                vertices.used.clear();
+                for &face in faces {
+                    for v in mesh.triangles[face as usize] {
+                        let stamp = &mut vertices.stamp[v as usize];
+                        if *stamp != generation {
+                            *stamp = generation;
+                            vertices.used.push(v);
+                        }
+                    }
+                }
+                view.some_vertices(
+                    &mesh.positions_m,
+                    &vertices.used,
+                    &mut vertices.outcode,
+                    &mut vertices.proj,
+                );
+            }
+        }
         Rasterizer {
             mesh,
             face_instance,
@@ -377,8 +506,7 @@ impl<'a> Rasterizer<'a> {
             width: width as i64,
             height: height as i64,
             camera_from_world,
-            outcode,
-            proj,
+            vertices,
             inv_depth: vec![0.0; width as usize * height as usize + LANES],
             instance: vec![0; width as usize * height as usize + LANES],
             color: config
@@ -399,7 +527,7 @@ impl<'a> Rasterizer<'a> {
 
     /// Turns the 1/z buffer into metric depth (in place) and drops the padding.
     fn finish(self) -> RenderedView {
-        SCRATCH.set((self.outcode, self.proj));
+        SCRATCH.set(self.vertices);
         let n = (self.width * self.height) as usize;
         let mut depth_m = self.inv_depth;
         depth_m.truncate(n);
@@ -421,11 +549,38 @@ impl<'a> Rasterizer<'a> {
         }
     }
 
+    /// Counts the covered pixels (1/z above 0) and returns the vertex scratch for reuse.
+    fn coverage(
+        self,
+        columns: std::ops::Range<usize>,
+        rows: std::ops::Range<usize>,
+    ) -> FaceCoverage {
+        SCRATCH.set(self.vertices);
+        let width = self.width as usize;
+        let n = width * self.height as usize;
+        let mut counts = FaceCoverage::default();
+        if width == 0 {
+            return counts;
+        }
+        for (y, row) in self.inv_depth[..n].chunks_exact(width).enumerate() {
+            let covered = row.iter().filter(|&&d| d > 0.0).count() as u64;
+            counts.covered_px += covered;
+            if covered > 0 && rows.contains(&y) {
+                let start = columns.start.min(width);
+                let end = columns.end.clamp(start, width);
+                counts.covered_in_rect_px +=
+                    row[start..end].iter().filter(|&&d| d > 0.0).count() as u64;
+            }
+        }
+        counts
+    }
+
     #[inline]
     fn draw_face(&mut self, face: usize) {
         let tri = self.mesh.triangles[face];
         let [a, b, c] = tri.map(|v| v as usize);
-        let (ca, cb, cc) = (self.outcode[a], self.outcode[b], self.outcode[c]);
+        let outcode = &self.vertices.outcode;
+        let (ca, cb, cc) = (outcode[a], outcode[b], outcode[c]);
         // Trivial reject: all three vertices outside the same plane. The side tests are only
         // valid for vertices in front of the near plane, so require bit 0 clear on all three.
         if ca & cb & cc & 0b11 != 0 {
@@ -437,7 +592,8 @@ impl<'a> Rasterizer<'a> {
         let instance = self.face_instance.get(face).copied().unwrap_or(0);
         if (ca | cb | cc) & (1 | 64) == 0 {
             let colors = self.vertex_colors([a, b, c]);
-            self.raster_triangle([self.proj[a], self.proj[b], self.proj[c]], colors, instance);
+            let proj = &self.vertices.proj;
+            self.raster_triangle([proj[a], proj[b], proj[c]], colors, instance);
         } else {
             self.clip_and_draw([a, b, c], ca | cb | cc, instance);
         }
@@ -1144,6 +1300,95 @@ mod tests {
             );
         }
         assert!(codes.contains(&0) && codes.iter().any(|&c| c & 1 == 1));
+    }
+
+    /// A small room-like mesh: many random triangles, some crossing the near plane, the
+    /// image border and the far plane, tagged with three instances.
+    fn random_scene(seed: u64) -> (Mesh, Vec<u32>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut mesh = Mesh::default();
+        let mut face_instance = Vec::new();
+        for face in 0..600u32 {
+            let centre: [f32; 3] = [
+                rng.random_range(-4.0..4.0),
+                rng.random_range(-3.0..3.0),
+                rng.random_range(-0.5..6.0),
+            ];
+            let size: f32 = [0.02, 0.2, 1.0, 3.0][rng.random_range(0..4)];
+            let base = mesh.positions_m.len() as u32;
+            for _ in 0..3 {
+                mesh.positions_m
+                    .push(centre.map(|c| c + rng.random_range(-size..size)));
+                mesh.colors_rgb.push([0; 3]);
+            }
+            // Every other face reuses a vertex of the previous one, so vertices are shared.
+            if face % 2 == 1 {
+                mesh.triangles.push([base - 1, base + 1, base + 2]);
+            } else {
+                mesh.triangles.push([base, base + 1, base + 2]);
+            }
+            face_instance.push(face % 3);
+        }
+        (mesh, face_instance)
+    }
+
+    #[test]
+    fn face_subset_renders_equal_whole_mesh_vertex_stage_renders() {
+        // Rendering some faces with the vertex stage run on their vertices only must give
+        // exactly the images of the same faces drawn after a whole-mesh vertex stage, and the
+        // coverage counts must be those of the images.
+        let pose = Pose::from_parts(
+            Translation3::new(0.1, 0.2, 0.0),
+            UnitQuaternion::from_axis_angle(&Vector3::x_axis(), 0.1),
+        );
+        let cam = camera(96, 64, pose);
+        let far = RenderConfig {
+            far_m: 4.0,
+            ..RenderConfig::default()
+        };
+        for seed in 0..4 {
+            let (mesh, face_instance) = random_scene(seed);
+            for config in [RenderConfig::default(), far] {
+                for instance in 0..3 {
+                    let faces: Vec<u32> = (0..mesh.triangles.len() as u32)
+                        .filter(|&f| face_instance[f as usize] == instance)
+                        .collect();
+                    // Reference: whole-mesh vertex stage, then the subset drawn.
+                    let mut whole = Rasterizer::new(&mesh, &face_instance, &cam, &config);
+                    for &f in &faces {
+                        whole.draw_face(f as usize);
+                    }
+                    let expected = whole.finish();
+                    // A whole-mesh render in between leaves other vertices' entries behind.
+                    let _ = render(&mesh, &face_instance, &cam, &config);
+                    let subset = render_faces(&mesh, &face_instance, &faces, &cam, &config);
+                    assert_eq!(subset, expected, "seed {seed}, instance {instance}");
+                    let (columns, rows) = (10..50, 5..40);
+                    let coverage =
+                        faces_coverage(&mesh, &faces, &cam, &config, columns.clone(), rows.clone());
+                    let covered = |u: usize, v: usize| expected.depth_m[v * 96 + u] > 0.0;
+                    let all = (0..64)
+                        .flat_map(|v| (0..96).map(move |u| (u, v)))
+                        .filter(|&(u, v)| covered(u, v))
+                        .count() as u64;
+                    let in_rect = rows
+                        .clone()
+                        .flat_map(|v| columns.clone().map(move |u| (u, v)))
+                        .filter(|&(u, v)| covered(u, v))
+                        .count() as u64;
+                    assert!(all > 0, "seed {seed}, instance {instance}: nothing drawn");
+                    assert_eq!(
+                        coverage,
+                        FaceCoverage {
+                            covered_px: all,
+                            covered_in_rect_px: in_rect
+                        },
+                        "seed {seed}, instance {instance}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
