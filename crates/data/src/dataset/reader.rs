@@ -237,6 +237,7 @@ mod tests {
             row_group_rows: 3,
             ..ShardLimits::default()
         };
+        std::fs::create_dir_all(dir.join("data")).unwrap();
         let mut writer = ShardWriter::create(&dir.join("shard.tmp"), limits).unwrap();
         for i in 0..n {
             writer.push(sample(i)).unwrap();
