@@ -11,13 +11,15 @@
 
 use std::time::Instant;
 
+use msmu_data::dataset::depth_png::DepthMm;
 use msmu_train::config::LlavaConfig;
-use msmu_train::dpe::{self, DepthMap, DpeConfig};
+use msmu_train::dpe::{self, DpeConfig};
 use msmu_train::llava::Llava;
 use msmu_train::lora::LoraConfig;
+use msmu_train::optim::AdamW;
 use msmu_train::tch::{Device, Kind, Tensor};
 use msmu_train::tokenize::IGNORE;
-use msmu_train::trainer::{lm_loss, AdamW};
+use msmu_train::trainer::lm_loss;
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -65,7 +67,7 @@ fn main() {
     msmu_train::tch::manual_seed(0);
     let s = cfg.vision.image_size;
     let pixels = Tensor::randn([b, 3, s, s], (Kind::Float, Device::Cpu)).to_device(device);
-    let depth = DepthMap {
+    let depth = DepthMm {
         width: 640,
         height: 480,
         depth_mm: (0..640u64 * 480)

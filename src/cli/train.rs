@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use msmu_train::dpe::{self, DepthAlign, DepthMap, DepthSense, DpeConfig};
+use msmu_data::dataset::depth_png::DepthMm;
+use msmu_train::dpe::{self, DepthAlign, DepthSense, DpeConfig};
 use msmu_train::lora::{LoraConfig, ALL_LLM_LINEARS};
 use msmu_train::trainer::{train, TrainConfig};
 use msmu_train::{preprocess, ModelSource};
@@ -223,7 +224,7 @@ pub struct DpeDumpArgs {
 pub fn run_dpe(args: &DpeDumpArgs) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&args.depth).with_context(|| format!("reading {}", args.depth.display()))?;
-    let depth = DepthMap::decode_png(&bytes)?;
+    let depth = DepthMm::decode_png(&bytes)?;
     let cfg = DpeConfig {
         enabled: true,
         alpha: args.alpha,

@@ -9,13 +9,15 @@
 //! - with `--preset tiny` also the base model (`config.json`, `model.safetensors`,
 //!   `tokenizer.json`), so that `--model DIR --adapter DIR` loads the folder again.
 //!
-//! Files are written to a temporary name and renamed, so a killed run leaves the previous
-//! checkpoint intact.
+//! Every file is written through msmu-data's atomic writer
+//! ([`msmu_data::dataset::atomic`]: temporary name, fsync, rename, fsync of the folder), so a
+//! killed run or a crash leaves the previous checkpoint intact.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use msmu_data::dataset::atomic::{write_atomic, write_atomic_with};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tch::{Device, Tensor};
@@ -67,20 +69,12 @@ impl RunRecord {
     }
 }
 
-fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    write(&tmp)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
+/// Writes `value` as pretty JSON (and a final newline), atomically and durably.
 pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
-    write_atomic(path, |tmp| {
-        std::fs::write(tmp, serde_json::to_string_pretty(value)? + "\n")
-            .with_context(|| format!("writing {}", tmp.display()))
-    })
+    write_atomic(
+        path,
+        (serde_json::to_string_pretty(value)? + "\n").as_bytes(),
+    )
 }
 
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<T> {
@@ -94,7 +88,7 @@ fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> anyhow::Result<()
         .iter()
         .map(|(k, v)| (k.clone(), v.detach().to_device(Device::Cpu).contiguous()))
         .collect();
-    write_atomic(path, |tmp| {
+    write_atomic_with(path, |tmp| {
         Tensor::write_safetensors(&cpu, tmp).with_context(|| format!("writing {}", tmp.display()))
     })
 }

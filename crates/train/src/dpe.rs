@@ -62,12 +62,11 @@ impl Default for DpeConfig {
     }
 }
 
-/// A decoded depth PNG (row-major millimetres, 0 = invalid): the data crate's one codec.
-pub use msmu_data::dataset::depth_png::DepthMm as DepthMap;
+use msmu_data::dataset::depth_png::DepthMm;
 
 /// Pooled depth per cell, `None` for empty cells, row-major `grid x grid`.
 pub fn pool(
-    depth: &DepthMap,
+    depth: &DepthMm,
     grid: usize,
     align: DepthAlign,
     sense: DepthSense,
@@ -124,7 +123,7 @@ pub fn normalise(cells: &[Option<f64>], alpha: f64) -> Vec<f64> {
 }
 
 /// Normalised depth per cell for one image (input of [`encode`]).
-pub fn depth_cells(depth: &DepthMap, grid: usize, cfg: &DpeConfig) -> Vec<f64> {
+pub fn depth_cells(depth: &DepthMm, grid: usize, cfg: &DpeConfig) -> Vec<f64> {
     normalise(&pool(depth, grid, cfg.align, cfg.sense), cfg.alpha)
 }
 
@@ -150,12 +149,12 @@ pub fn encode(cells: &[Vec<f64>], hidden: i64, device: Device) -> Tensor {
 mod tests {
     use super::*;
 
-    fn map(w: usize, h: usize, f: impl Fn(usize, usize) -> u16) -> DepthMap {
+    fn map(w: usize, h: usize, f: impl Fn(usize, usize) -> u16) -> DepthMm {
         let depth_mm = (0..h)
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| f(x, y))
             .collect();
-        DepthMap {
+        DepthMm {
             width: w,
             height: h,
             depth_mm,

@@ -6,12 +6,15 @@
 //! Code map: [`config`] (config.json), [`clip`], [`llama`], [`llava`] (one model per file,
 //! variable names = checkpoint names), [`dpe`] (depth positional encoding), [`lora`],
 //! [`preprocess`] (LLaVA/CLIP image pipeline), [`tokenize`] (Vicuna v1 template),
-//! [`data`] (Parquet shards), [`trainer`], [`checkpoint`], [`predict`].
+//! [`data`] (epoch order of the shard rows, read by `msmu_data::dataset::reader`), [`batch`]
+//! (rows to padded batches), [`optim`] (AdamW, clipping), [`schedule`] (cosine with warmup),
+//! [`trainer`] (the loop), [`checkpoint`], [`predict`].
 
 /// The libtorch bindings this crate is built on, for the binary, tests and examples: the trainer
 /// crate is the only one that names tch in its manifest.
 pub use tch;
 
+pub mod batch;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
@@ -20,14 +23,17 @@ pub mod dpe;
 pub mod llama;
 pub mod llava;
 pub mod lora;
+pub mod optim;
 pub mod predict;
 pub mod preprocess;
+pub mod schedule;
 pub mod tokenize;
 pub mod trainer;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use msmu_data::dataset::reader;
 use tch::Device;
 
 use crate::config::LlavaConfig;
@@ -129,10 +135,7 @@ pub fn load_base(
         }
         ModelSource::Tiny => {
             let mut texts = Vec::new();
-            for row in data::read_split(data, split)?
-                .into_iter()
-                .take(TINY_TOKENIZER_ROWS)
-            {
+            for row in reader::read_split(data, split, Some(TINY_TOKENIZER_ROWS))? {
                 texts.extend(
                     row.conversations
                         .into_iter()

@@ -252,9 +252,10 @@ impl Llava {
             .filter(|(k, _)| !k.contains("lora_"))
             .map(|(k, v)| (saved_name(&k), v.to_device(Device::Cpu).contiguous()))
             .collect();
-        Tensor::write_safetensors(&named, path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        msmu_data::dataset::atomic::write_atomic_with(path, |tmp| {
+            Tensor::write_safetensors(&named, tmp)
+                .with_context(|| format!("writing {}", path.display()))
+        })
     }
 
     /// Vision tower (frozen, no graph) + projector: `[B, grid*grid, D_text]`.

@@ -7,16 +7,18 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use msmu_data::dataset::atomic::write_atomic_with;
+use msmu_data::dataset::depth_png::DepthMm;
+use msmu_data::dataset::{reader, ModelRow};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint;
-use crate::data::{self, Row};
-use crate::dpe::{self, DepthMap, DpeConfig};
+use crate::dpe::{self, DpeConfig};
 use crate::llama::KvCache;
 use crate::llava::Llava;
 use crate::preprocess;
-use crate::tokenize::TextTokenizer;
+use crate::tokenize::{TextTokenizer, HUMAN};
 use crate::{load_base, ModelSource};
 
 #[derive(Clone, Debug)]
@@ -56,20 +58,19 @@ pub struct Prompt {
 pub fn build_prompt(
     model: &Llava,
     tokenizer: &TextTokenizer,
-    row: &Row,
+    row: &ModelRow,
     question: &str,
     dpe_cfg: &DpeConfig,
     device: Device,
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
     let grid = v.grid() as usize;
-    let pixels = preprocess::preprocess_bytes(&row.image, v.image_size as u32)
+    let pixels = preprocess::preprocess_bytes(&row.image.bytes, v.image_size as u32)
         .with_context(|| format!("{}: decoding the image", row.id))?;
     let dpe = if dpe_cfg.enabled {
-        let cells = match &row.depth {
-            Some(bytes) => dpe::depth_cells(&DepthMap::decode_png(bytes)?, grid, dpe_cfg),
-            None => vec![0.0; grid * grid],
-        };
+        let depth = DepthMm::decode_png(&row.depth.bytes)
+            .with_context(|| format!("{}: decoding depth", row.id))?;
+        let cells = dpe::depth_cells(&depth, grid, dpe_cfg);
         Some(dpe::encode(&[cells], model.cfg.text.hidden_size, device))
     } else {
         None
@@ -154,11 +155,7 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
     if cfg.no_dpe {
         dpe_cfg.enabled = false;
     }
-    let rows = data::read_split(&cfg.bench, &cfg.split)?;
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .take(cfg.limit.unwrap_or(usize::MAX))
-        .collect();
+    let rows = reader::read_split(&cfg.bench, &cfg.split, cfg.limit)?;
     let n_questions: usize = rows.iter().map(|r| r.qa.len().max(1)).sum();
     let bar = if cfg.progress {
         msmu_data::progress::bar(n_questions as u64, "questions")
@@ -168,66 +165,77 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
     if let Some(parent) = cfg.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let tmp = cfg.out.with_extension("jsonl.tmp");
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-    );
     let mut dumped = false;
     let mut written = 0;
-    for row in &rows {
-        // Rows without structured QA: the human turns of the conversation.
-        let questions: Vec<String> = if row.qa.is_empty() {
-            row.conversations
-                .iter()
-                .filter(|t| t.from_human)
-                .map(|t| t.value.replace("<image>\n", "").replace("<image>", ""))
-                .collect()
-        } else {
-            row.qa.iter().map(|q| q.question.clone()).collect()
-        };
-        for (k, question) in questions.iter().enumerate() {
-            let prompt = build_prompt(&model, &tokenizer, row, question, &dpe_cfg, device)?;
-            let (ids, first_logits) = generate(
-                &model,
-                &prompt,
-                tokenizer.eos_id,
-                cfg.max_new_tokens,
-                cfg.temperature,
-            )?;
-            if let (Some(path), false) = (&cfg.dump_logits, dumped) {
-                let mut tensors = vec![
-                    ("logits".to_string(), first_logits.to_kind(Kind::Float)),
-                    ("input_ids".to_string(), prompt.input_ids.shallow_clone()),
-                    (
-                        "pixel_values".to_string(),
-                        prompt.pixel_values.shallow_clone(),
-                    ),
-                ];
-                if let Some(pe) = &prompt.dpe {
-                    tensors.push(("dpe".to_string(), pe.shallow_clone()));
-                }
-                let tensors: Vec<(String, Tensor)> = tensors
-                    .into_iter()
-                    .map(|(k, v)| (k, v.to_device(Device::Cpu).contiguous()))
-                    .collect();
-                Tensor::write_safetensors(&tensors, path)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                dumped = true;
-            }
-            let pred = tokenizer.decode(&ids)?.trim().to_string();
-            let line = PredLine {
-                id: format!("{}#{k}", row.id),
-                question,
-                pred,
+    write_atomic_with(&cfg.out, |tmp| {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?,
+        );
+        for row in &rows {
+            // Rows without structured QA: the human turns of the conversation.
+            let questions: Vec<String> = if row.qa.is_empty() {
+                row.conversations
+                    .iter()
+                    .filter(|t| t.from == HUMAN)
+                    .map(|t| t.value.replace("<image>\n", "").replace("<image>", ""))
+                    .collect()
+            } else {
+                row.qa.iter().map(|q| q.question.clone()).collect()
             };
-            writeln!(out, "{}", serde_json::to_string(&line)?)?;
-            written += 1;
-            bar.inc(1);
+            for (k, question) in questions.iter().enumerate() {
+                let prompt = build_prompt(&model, &tokenizer, row, question, &dpe_cfg, device)?;
+                let (ids, first_logits) = generate(
+                    &model,
+                    &prompt,
+                    tokenizer.eos_id,
+                    cfg.max_new_tokens,
+                    cfg.temperature,
+                )?;
+                if let (Some(path), false) = (&cfg.dump_logits, dumped) {
+                    dump_first_forward(path, &prompt, &first_logits)?;
+                    dumped = true;
+                }
+                let pred = tokenizer.decode(&ids)?.trim().to_string();
+                let line = PredLine {
+                    id: format!("{}#{k}", row.id),
+                    question,
+                    pred,
+                };
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                written += 1;
+                bar.inc(1);
+            }
         }
-    }
-    out.flush()?;
-    drop(out);
-    std::fs::rename(&tmp, &cfg.out).with_context(|| format!("writing {}", cfg.out.display()))?;
+        out.flush()
+            .with_context(|| format!("writing {}", tmp.display()))
+    })?;
     bar.finish_and_clear();
     Ok(written)
+}
+
+/// Writes the first forward pass of a prompt (logits, input ids, pixels, DPE) as safetensors.
+fn dump_first_forward(
+    path: &std::path::Path,
+    prompt: &Prompt,
+    first_logits: &Tensor,
+) -> anyhow::Result<()> {
+    let mut tensors = vec![
+        ("logits".to_string(), first_logits.to_kind(Kind::Float)),
+        ("input_ids".to_string(), prompt.input_ids.shallow_clone()),
+        (
+            "pixel_values".to_string(),
+            prompt.pixel_values.shallow_clone(),
+        ),
+    ];
+    if let Some(pe) = &prompt.dpe {
+        tensors.push(("dpe".to_string(), pe.shallow_clone()));
+    }
+    let tensors: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .map(|(k, v)| (k, v.to_device(Device::Cpu).contiguous()))
+        .collect();
+    write_atomic_with(path, |tmp| {
+        Tensor::write_safetensors(&tensors, tmp)
+            .with_context(|| format!("writing {}", path.display()))
+    })
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Context};
+use msmu_data::qa::Turn;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -21,12 +22,9 @@ The assistant gives helpful, detailed, and polite answers to the user's question
 /// Special tokens of the tiny tokenizer, in id order.
 pub const TINY_SPECIALS: [&str; 5] = ["<unk>", "<s>", "</s>", "<pad>", "<image>"];
 
-/// A turn of a conversation: `human` or `gpt`, as in the shards.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Turn {
-    pub from_human: bool,
-    pub value: String,
-}
+/// `Turn::from` of the user's turns (every other turn is the assistant's), as
+/// [`msmu_data::qa::conversation`] writes them.
+pub const HUMAN: &str = "human";
 
 /// Token ids and loss labels of one row (same length).
 #[derive(Clone, Debug, PartialEq)]
@@ -62,11 +60,14 @@ impl TextTokenizer {
         Self::new(tokenizer)
     }
 
+    /// Writes `DIR/tokenizer.json` (atomically, see [`msmu_data::dataset::atomic`]).
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join("tokenizer.json");
-        self.tokenizer
-            .save(&path, false)
-            .map_err(|e| anyhow!("writing {}: {e}", path.display()))
+        msmu_data::dataset::atomic::write_atomic_with(&path, |tmp| {
+            self.tokenizer
+                .save(tmp, false)
+                .map_err(|e| anyhow!("writing {}: {e}", path.display()))
+        })
     }
 
     /// Token ids of plain text (no special tokens added).
@@ -119,7 +120,7 @@ impl TextTokenizer {
         let mut labels = vec![IGNORE; input_ids.len()];
         let mut first = true;
         for turn in turns {
-            if turn.from_human {
+            if turn.from == HUMAN {
                 let text = if first {
                     format!("{SYSTEM} USER: {} ASSISTANT:", turn.value)
                 } else {
@@ -202,11 +203,11 @@ mod tests {
         assert_eq!(tk.tokenizer.token_to_id("<image>"), Some(4));
         let turns = vec![
             Turn {
-                from_human: true,
+                from: HUMAN.into(),
                 value: "<image>\nHow tall is the chair?".into(),
             },
             Turn {
-                from_human: false,
+                from: "gpt".into(),
                 value: "It is 0.8 meters tall.".into(),
             },
         ];

@@ -1,26 +1,30 @@
-//! The training loop: batches from the shards (image -> pixels, depth -> DPE cells,
-//! conversation -> ids and labels), forward with LoRA dropout, loss on assistant tokens,
-//! gradient accumulation, global-norm clipping, AdamW with two learning rates (adapters,
-//! projector), cosine schedule with linear warmup, logging and checkpoints.
+//! The training loop: rows in epoch order ([`crate::data`]) made into batches
+//! ([`crate::batch`]), forward with LoRA dropout, loss on assistant tokens, gradient
+//! accumulation, global-norm clipping and AdamW with two learning rates (adapters, projector;
+//! [`crate::optim`]) on the cosine schedule with linear warmup ([`crate::schedule`]), logging
+//! and checkpoints ([`crate::checkpoint`]).
 //!
 //! Determinism: the data order depends on (seed, epoch) only and dropout is reseeded from
 //! (seed, step) before every optimizer step, so a run resumed from a checkpoint continues
 //! exactly as the uninterrupted run would.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use msmu_data::dataset::reader;
+use msmu_data::dataset::ModelRow;
 use tch::{Device, Kind, Tensor};
 
+use crate::batch::{collate, prepare_sample, prepare_sample_cached, Batch, ImageCache};
 use crate::checkpoint::{self, RunRecord, TrainerState};
-use crate::data::{self, EpochStream, Row};
-use crate::dpe::{self, DepthMap, DpeConfig};
+use crate::data::{self, EpochStream};
+use crate::dpe::DpeConfig;
 use crate::llava::{Llava, PROJECTOR_PREFIX};
 use crate::lora::LoraConfig;
-use crate::preprocess;
+use crate::optim::AdamW;
+use crate::schedule::lr_factor;
 use crate::tokenize::{TextTokenizer, IGNORE};
 use crate::{load_base, ModelSource};
 
@@ -58,171 +62,6 @@ pub struct TrainConfig {
     pub progress: bool,
 }
 
-/// One preprocessed row.
-#[derive(Debug)]
-pub struct Sample {
-    pub input_ids: Vec<i64>,
-    pub labels: Vec<i64>,
-    pub pixel_values: Vec<f32>,
-    pub depth_cells: Option<Vec<f64>>,
-}
-
-/// Decoded image pixels and DPE cells of rows already seen (decoding and resizing a large
-/// JPEG costs more than a step of the tiny model), up to a number of rows.
-#[derive(Default)]
-pub struct ImageCache {
-    rows: std::collections::HashMap<String, (Vec<f32>, Option<Vec<f64>>)>,
-    capacity: usize,
-}
-
-impl ImageCache {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            rows: Default::default(),
-            capacity,
-        }
-    }
-}
-
-/// Turns a shard row into model inputs.
-pub fn prepare_sample(
-    row: &Row,
-    model: &Llava,
-    tokenizer: &TextTokenizer,
-    dpe: &DpeConfig,
-    max_len: usize,
-) -> anyhow::Result<Sample> {
-    prepare_sample_cached(
-        row,
-        model,
-        tokenizer,
-        dpe,
-        max_len,
-        &mut ImageCache::default(),
-    )
-}
-
-/// [`prepare_sample`] with a cache of the image side.
-pub fn prepare_sample_cached(
-    row: &Row,
-    model: &Llava,
-    tokenizer: &TextTokenizer,
-    dpe: &DpeConfig,
-    max_len: usize,
-    cache: &mut ImageCache,
-) -> anyhow::Result<Sample> {
-    let (pixel_values, depth_cells) = match cache.rows.get(&row.id) {
-        Some(hit) => hit.clone(),
-        None => {
-            let images = prepare_images(row, model, dpe)?;
-            if cache.rows.len() < cache.capacity {
-                cache.rows.insert(row.id.clone(), images.clone());
-            }
-            images
-        }
-    };
-    let grid = model.cfg.vision.grid() as usize;
-    let enc = tokenizer.encode_conversation(
-        &row.conversations,
-        grid * grid,
-        model.cfg.image_token_id,
-        max_len,
-    )?;
-    let n_image = enc
-        .input_ids
-        .iter()
-        .filter(|&&i| i == model.cfg.image_token_id)
-        .count();
-    if n_image != grid * grid {
-        bail!(
-            "{}: {n_image} image tokens after truncation to {max_len} (need {})",
-            row.id,
-            grid * grid
-        );
-    }
-    Ok(Sample {
-        input_ids: enc.input_ids,
-        labels: enc.labels,
-        pixel_values,
-        depth_cells,
-    })
-}
-
-/// CLIP pixels and (with DPE) normalised depth cells of a row.
-fn prepare_images(
-    row: &Row,
-    model: &Llava,
-    dpe: &DpeConfig,
-) -> anyhow::Result<(Vec<f32>, Option<Vec<f64>>)> {
-    let vcfg = &model.cfg.vision;
-    let grid = vcfg.grid() as usize;
-    let pixel_values = preprocess::preprocess_bytes(&row.image, vcfg.image_size as u32)
-        .with_context(|| format!("{}: decoding the image", row.id))?;
-    let depth_cells = if dpe.enabled {
-        Some(match &row.depth {
-            Some(bytes) => {
-                let depth = DepthMap::decode_png(bytes)
-                    .with_context(|| format!("{}: decoding depth", row.id))?;
-                dpe::depth_cells(&depth, grid, dpe)
-            }
-            None => vec![0.0; grid * grid],
-        })
-    } else {
-        None
-    };
-    Ok((pixel_values, depth_cells))
-}
-
-/// A padded batch on the device.
-pub struct Batch {
-    pub input_ids: Tensor,
-    pub labels: Tensor,
-    pub pixel_values: Tensor,
-    pub dpe: Option<Tensor>,
-    /// Non-padding tokens.
-    pub n_tokens: usize,
-}
-
-/// Right-pads to the longest row; padding is `pad_id` / [`IGNORE`].
-pub fn collate(
-    samples: &[Sample],
-    pad_id: i64,
-    image_size: i64,
-    hidden: i64,
-    device: Device,
-) -> Batch {
-    let b = samples.len() as i64;
-    let max_len = samples.iter().map(|s| s.input_ids.len()).max().unwrap_or(0);
-    let mut ids = Vec::with_capacity(samples.len() * max_len);
-    let mut labels = Vec::with_capacity(samples.len() * max_len);
-    let mut pixels: Vec<f32> = Vec::new();
-    for s in samples {
-        ids.extend(&s.input_ids);
-        ids.extend(std::iter::repeat_n(pad_id, max_len - s.input_ids.len()));
-        labels.extend(&s.labels);
-        labels.extend(std::iter::repeat_n(IGNORE, max_len - s.labels.len()));
-        pixels.extend(&s.pixel_values);
-    }
-    let dpe = samples
-        .iter()
-        .map(|s| s.depth_cells.clone())
-        .collect::<Option<Vec<_>>>()
-        .map(|cells| dpe::encode(&cells, hidden, device));
-    Batch {
-        input_ids: Tensor::from_slice(&ids)
-            .view([b, max_len as i64])
-            .to_device(device),
-        labels: Tensor::from_slice(&labels)
-            .view([b, max_len as i64])
-            .to_device(device),
-        pixel_values: Tensor::from_slice(&pixels)
-            .view([b, 3, image_size, image_size])
-            .to_device(device),
-        dpe,
-        n_tokens: samples.iter().map(|s| s.input_ids.len()).sum(),
-    }
-}
-
 /// Mean cross-entropy of next-token prediction over labelled positions.
 pub fn lm_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
     let (b, l, v) = logits.size3().expect("[batch, len, vocab]");
@@ -249,110 +88,6 @@ pub fn batch_loss(model: &Llava, batch: &Batch, train: bool) -> anyhow::Result<T
     })
 }
 
-/// HF `get_cosine_schedule_with_warmup` multiplier for optimizer step `step` (0-based).
-pub fn lr_factor(step: usize, total: usize, warmup: usize) -> f64 {
-    if step < warmup {
-        return step as f64 / warmup.max(1) as f64;
-    }
-    let progress = (step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
-    (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
-}
-
-/// AdamW as `torch.optim.AdamW` (betas 0.9/0.999, eps 1e-8, decoupled weight decay).
-pub struct AdamW {
-    pub params: Vec<(String, Tensor, f64)>,
-    pub moments: BTreeMap<String, (Tensor, Tensor)>,
-    pub weight_decay: f64,
-    pub step: usize,
-}
-
-impl AdamW {
-    /// `params`: (name, tensor, base learning rate).
-    pub fn new(params: Vec<(String, Tensor, f64)>, weight_decay: f64) -> Self {
-        let moments = params
-            .iter()
-            .map(|(n, p, _)| (n.clone(), (p.zeros_like(), p.zeros_like())))
-            .collect();
-        Self {
-            params,
-            moments,
-            weight_decay,
-            step: 0,
-        }
-    }
-
-    /// Global gradient norm, clipped to `max_norm` in place (torch `clip_grad_norm_`).
-    pub fn clip_grad_norm(&self, max_norm: f64) -> f64 {
-        let grads: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|(_, p, _)| p.grad())
-            .filter(|g| g.defined())
-            .collect();
-        if grads.is_empty() {
-            return 0.0;
-        }
-        let total = tch::no_grad(|| {
-            let sq: Vec<Tensor> = grads
-                .iter()
-                .map(|g| g.to_kind(Kind::Float).pow_tensor_scalar(2).sum(Kind::Float))
-                .collect();
-            Tensor::stack(&sq, 0)
-                .sum(Kind::Float)
-                .sqrt()
-                .double_value(&[])
-        });
-        let coef = max_norm / (total + 1e-6);
-        if coef < 1.0 {
-            tch::no_grad(|| {
-                for g in &grads {
-                    let _ = g.shallow_clone().g_mul_scalar_(coef);
-                }
-            });
-        }
-        total
-    }
-
-    pub fn step(&mut self, lr_factor: f64) {
-        self.step += 1;
-        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-        let bc1 = 1.0 - b1.powi(self.step as i32);
-        let bc2 = 1.0 - b2.powi(self.step as i32);
-        tch::no_grad(|| {
-            for (name, p, base_lr) in &self.params {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let lr = base_lr * lr_factor;
-                let mut p = p.shallow_clone();
-                let (m, v) = self
-                    .moments
-                    .get_mut(name)
-                    .expect("moments for every parameter");
-                if self.weight_decay != 0.0 {
-                    let _ = p.g_mul_scalar_(1.0 - lr * self.weight_decay);
-                }
-                let _ = m.g_mul_scalar_(b1);
-                let _ = m.g_add_(&(&g * (1.0 - b1)));
-                let _ = v.g_mul_scalar_(b2);
-                let _ = v.g_add_(&(g.square() * (1.0 - b2)));
-                let denom = v.sqrt() / bc2.sqrt() + eps;
-                let _ = p.g_sub_(&(m.shallow_clone() / denom * (lr / bc1)));
-            }
-        });
-    }
-
-    pub fn zero_grad(&self) {
-        for (_, p, _) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-    }
-}
-
 /// One `metrics.jsonl` line.
 #[derive(serde::Serialize)]
 struct Metrics {
@@ -365,20 +100,6 @@ struct Metrics {
     elapsed_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     eval_loss: Option<f64>,
-}
-
-/// Rows per split from the Parquet footers.
-fn count_rows(groups: &[(PathBuf, usize)]) -> anyhow::Result<usize> {
-    let mut n = 0;
-    let mut files: Vec<&PathBuf> = groups.iter().map(|(f, _)| f).collect();
-    files.dedup();
-    for f in files {
-        let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(f)?)?;
-        n += parquet::file::reader::FileReader::metadata(&reader)
-            .file_metadata()
-            .num_rows() as usize;
-    }
-    Ok(n)
 }
 
 /// Summary of a finished run.
@@ -443,8 +164,8 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         .all(|(n, _, _)| n.contains("lora_") || n.starts_with(PROJECTOR_PREFIX)));
     let mut opt = AdamW::new(params, cfg.weight_decay);
 
-    let groups = data::row_groups(&data::shard_files(&cfg.data, &cfg.split)?)?;
-    let n_rows = count_rows(&groups)?;
+    let groups = reader::row_groups(&reader::split_shards(&cfg.data, &cfg.split)?)?;
+    let n_rows = data::count_rows(&groups);
     let rows_per_step = cfg.batch_size * cfg.grad_accum;
     let steps_per_epoch = n_rows.div_ceil(rows_per_step).max(1);
     let mut state = TrainerState {
@@ -468,11 +189,8 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         );
     }
     let warmup = (cfg.warmup_ratio * state.total_steps as f64).ceil() as usize;
-    let eval_rows: Vec<Row> = match cfg.eval_every {
-        Some(_) => data::read_split(&cfg.data, &cfg.eval_split)?
-            .into_iter()
-            .take(cfg.eval_rows)
-            .collect(),
+    let eval_rows: Vec<ModelRow> = match cfg.eval_every {
+        Some(_) => reader::read_split(&cfg.data, &cfg.eval_split, Some(cfg.eval_rows))?,
         None => Vec::new(),
     };
 
@@ -595,7 +313,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
 fn evaluate(
     model: &Llava,
     tokenizer: &TextTokenizer,
-    rows: &[Row],
+    rows: &[ModelRow],
     cfg: &TrainConfig,
     device: Device,
 ) -> anyhow::Result<f64> {

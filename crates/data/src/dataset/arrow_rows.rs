@@ -1,6 +1,8 @@
 //! [`SampleRow`]s to Arrow record batches and back, and the Arrow schema with the Hugging Face
 //! `datasets` feature metadata (key `huggingface`), so that `image`, `depth` and
-//! `instance_mask` decode as images.
+//! `instance_mask` decode as images. The column names are spelled once, in [`col`]; the
+//! decoders here are the only code that turns shard columns into values, for whole rows
+//! ([`from_batch`]) as for the columns a model reads ([`model_rows_from_batch`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +16,47 @@ use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, Schema, 
 use arrow::datatypes::{UInt32Type, UInt64Type};
 use serde_json::{json, Value};
 
-use super::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow, SCHEMA_VERSION};
+use super::{CameraRow, ImageBlob, ModelRow, ObjectRow, QaRow, SampleRow, SCHEMA_VERSION};
 use crate::qa::Turn;
+
+/// The top-level column names of [`schema`], in schema order: the one place they are spelled.
+pub mod col {
+    pub const ID: &str = "id";
+    pub const SCENE_ID: &str = "scene_id";
+    pub const SOURCE: &str = "source";
+    pub const SPLIT: &str = "split";
+    pub const FRAME_ID: &str = "frame_id";
+    pub const IMAGE: &str = "image";
+    pub const DEPTH: &str = "depth";
+    pub const INSTANCE_MASK: &str = "instance_mask";
+    pub const INTRINSICS: &str = "intrinsics";
+    pub const DEPTH_INTRINSICS: &str = "depth_intrinsics";
+    pub const WORLD_FROM_CAMERA: &str = "world_from_camera";
+    pub const OBJECTS: &str = "objects";
+    pub const QA: &str = "qa";
+    pub const CONVERSATIONS: &str = "conversations";
+
+    /// Every column, in schema order.
+    pub const ALL: [&str; 14] = [
+        ID,
+        SCENE_ID,
+        SOURCE,
+        SPLIT,
+        FRAME_ID,
+        IMAGE,
+        DEPTH,
+        INSTANCE_MASK,
+        INTRINSICS,
+        DEPTH_INTRINSICS,
+        WORLD_FROM_CAMERA,
+        OBJECTS,
+        QA,
+        CONVERSATIONS,
+    ];
+
+    /// The columns a model reads (training and prediction): [`super::super::ModelRow`].
+    pub const MODEL: [&str; 5] = [ID, IMAGE, DEPTH, CONVERSATIONS, QA];
+}
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -116,41 +157,53 @@ pub fn hf_features() -> Value {
         "is_cot": value("bool"), "answer_key": value("string"),
         "definitions": list_feature(value("string")),
     });
-    json!({
-        "id": value("string"),
-        "scene_id": value("string"),
-        "source": value("string"),
-        "split": value("string"),
-        "frame_id": value("string"),
-        "image": {"_type": "Image"},
-        "depth": {"_type": "Image"},
-        "instance_mask": {"_type": "Image"},
-        "intrinsics": camera.clone(),
-        "depth_intrinsics": camera,
-        "world_from_camera": f64s(),
-        "objects": list_feature(object),
-        "qa": list_feature(qa),
-        "conversations": list_feature(json!({"from": value("string"), "value": value("string")})),
-    })
+    let image = || json!({"_type": "Image"});
+    let features: serde_json::Map<String, Value> = [
+        (col::ID, value("string")),
+        (col::SCENE_ID, value("string")),
+        (col::SOURCE, value("string")),
+        (col::SPLIT, value("string")),
+        (col::FRAME_ID, value("string")),
+        (col::IMAGE, image()),
+        (col::DEPTH, image()),
+        (col::INSTANCE_MASK, image()),
+        (col::INTRINSICS, camera.clone()),
+        (col::DEPTH_INTRINSICS, camera),
+        (col::WORLD_FROM_CAMERA, f64s()),
+        (col::OBJECTS, list_feature(object)),
+        (col::QA, list_feature(qa)),
+        (
+            col::CONVERSATIONS,
+            list_feature(json!({"from": value("string"), "value": value("string")})),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, feature)| (name.to_string(), feature))
+    .collect();
+    Value::Object(features)
 }
 
 /// The Arrow schema of a shard, with the `huggingface` and `msmu` metadata.
 pub fn schema() -> SchemaRef {
     let fields = vec![
-        utf8("id"),
-        utf8("scene_id"),
-        utf8("source"),
-        utf8("split"),
-        utf8("frame_id"),
-        Field::new("image", DataType::Struct(image_fields()), true),
-        Field::new("depth", DataType::Struct(image_fields()), true),
-        Field::new("instance_mask", DataType::Struct(image_fields()), true),
-        Field::new("intrinsics", DataType::Struct(camera_fields()), true),
-        Field::new("depth_intrinsics", DataType::Struct(camera_fields()), true),
-        list_of("world_from_camera", DataType::Float64, true),
-        list_of("objects", DataType::Struct(object_fields()), true),
-        list_of("qa", DataType::Struct(qa_fields()), true),
-        list_of("conversations", DataType::Struct(turn_fields()), true),
+        utf8(col::ID),
+        utf8(col::SCENE_ID),
+        utf8(col::SOURCE),
+        utf8(col::SPLIT),
+        utf8(col::FRAME_ID),
+        Field::new(col::IMAGE, DataType::Struct(image_fields()), true),
+        Field::new(col::DEPTH, DataType::Struct(image_fields()), true),
+        Field::new(col::INSTANCE_MASK, DataType::Struct(image_fields()), true),
+        Field::new(col::INTRINSICS, DataType::Struct(camera_fields()), true),
+        Field::new(
+            col::DEPTH_INTRINSICS,
+            DataType::Struct(camera_fields()),
+            true,
+        ),
+        list_of(col::WORLD_FROM_CAMERA, DataType::Float64, true),
+        list_of(col::OBJECTS, DataType::Struct(object_fields()), true),
+        list_of(col::QA, DataType::Struct(qa_fields()), true),
+        list_of(col::CONVERSATIONS, DataType::Struct(turn_fields()), true),
     ];
     let mut metadata = HashMap::new();
     metadata.insert(
@@ -488,7 +541,7 @@ fn list_struct(list: &ListArray, name: &str) -> Result<StructArray, ShapeError> 
 }
 
 fn read_objects(batch: &RecordBatch) -> Result<Vec<Vec<ObjectRow>>, ShapeError> {
-    let name = "objects";
+    let name = col::OBJECTS;
     let list = list_col(batch, name)?;
     let s = list_struct(list, name)?;
     let ids = struct_child(&s, name, "instance_id")?
@@ -556,7 +609,7 @@ fn split_by_offsets<T>(list: &ListArray, items: Vec<T>) -> Vec<Vec<T>> {
 }
 
 fn read_qa(batch: &RecordBatch) -> Result<Vec<Vec<QaRow>>, ShapeError> {
-    let name = "qa";
+    let name = col::QA;
     let list = list_col(batch, name)?;
     let s = list_struct(list, name)?;
     let (family, ty, question, answer, unit, template) = (
@@ -605,7 +658,7 @@ fn read_qa(batch: &RecordBatch) -> Result<Vec<Vec<QaRow>>, ShapeError> {
 }
 
 fn read_turns(batch: &RecordBatch) -> Result<Vec<Vec<Turn>>, ShapeError> {
-    let name = "conversations";
+    let name = col::CONVERSATIONS;
     let list = list_col(batch, name)?;
     let s = list_struct(list, name)?;
     let (from, value) = (child_str(&s, name, "from")?, child_str(&s, name, "value")?);
@@ -621,18 +674,18 @@ fn read_turns(batch: &RecordBatch) -> Result<Vec<Vec<Turn>>, ShapeError> {
 /// A record batch of [`schema`] back to rows.
 pub fn from_batch(batch: &RecordBatch) -> Result<Vec<SampleRow>, ShapeError> {
     let (id, scene, source, split, frame) = (
-        str_col(batch, "id")?,
-        str_col(batch, "scene_id")?,
-        str_col(batch, "source")?,
-        str_col(batch, "split")?,
-        str_col(batch, "frame_id")?,
+        str_col(batch, col::ID)?,
+        str_col(batch, col::SCENE_ID)?,
+        str_col(batch, col::SOURCE)?,
+        str_col(batch, col::SPLIT)?,
+        str_col(batch, col::FRAME_ID)?,
     );
-    let images = read_images(batch, "image")?;
-    let depths = read_images(batch, "depth")?;
-    let masks = read_images(batch, "instance_mask")?;
-    let cams = read_cameras(batch, "intrinsics")?;
-    let depth_cams = read_cameras(batch, "depth_intrinsics")?;
-    let poses = list_col(batch, "world_from_camera")?;
+    let images = read_images(batch, col::IMAGE)?;
+    let depths = read_images(batch, col::DEPTH)?;
+    let masks = read_images(batch, col::INSTANCE_MASK)?;
+    let cams = read_cameras(batch, col::INTRINSICS)?;
+    let depth_cams = read_cameras(batch, col::DEPTH_INTRINSICS)?;
+    let poses = list_col(batch, col::WORLD_FROM_CAMERA)?;
     let objects = read_objects(batch)?;
     let qa = read_qa(batch)?;
     let turns = read_turns(batch)?;
@@ -652,14 +705,14 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<SampleRow>, ShapeError> {
             source: source.value(i).to_string(),
             split: split.value(i).to_string(),
             frame_id: frame.value(i).to_string(),
-            image: image.ok_or_else(|| shape("image", format!("row {i} is null")))?,
-            depth: depth.ok_or_else(|| shape("depth", format!("row {i} is null")))?,
+            image: required(image, col::IMAGE, i)?,
+            depth: required(depth, col::DEPTH, i)?,
             instance_mask: mask,
             intrinsics: cams[i],
             depth_intrinsics: depth_cams[i],
             world_from_camera: fixed(
-                f64_values(poses, i, "world_from_camera")?,
-                "world_from_camera",
+                f64_values(poses, i, col::WORLD_FROM_CAMERA)?,
+                col::WORLD_FROM_CAMERA,
             )?,
             objects,
             qa,
@@ -667,6 +720,34 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<SampleRow>, ShapeError> {
         });
     }
     Ok(rows)
+}
+
+/// An image a row must have.
+fn required(image: Option<ImageBlob>, column: &str, row: usize) -> Result<ImageBlob, ShapeError> {
+    image.ok_or_else(|| shape(column, format!("row {row} is null")))
+}
+
+/// The [`col::MODEL`] columns of a batch (which may hold only those) to [`ModelRow`]s, with
+/// the decoders of [`from_batch`]; other columns are not looked at.
+pub fn model_rows_from_batch(batch: &RecordBatch) -> Result<Vec<ModelRow>, ShapeError> {
+    let id = str_col(batch, col::ID)?;
+    let images = read_images(batch, col::IMAGE)?;
+    let depths = read_images(batch, col::DEPTH)?;
+    let qa = read_qa(batch)?;
+    let turns = read_turns(batch)?;
+    let parts = images.into_iter().zip(depths).zip(qa).zip(turns);
+    parts
+        .enumerate()
+        .map(|(i, (((image, depth), qa), conversations))| {
+            Ok(ModelRow {
+                id: id.value(i).to_string(),
+                image: required(image, col::IMAGE, i)?,
+                depth: required(depth, col::DEPTH, i)?,
+                conversations,
+                qa,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::shard::ShardInfo;
 use super::SCHEMA_VERSION;
 
+/// The one atomic writer ([`super::atomic`]), re-exported where the build pipeline finds it.
+pub use super::atomic::write_atomic;
+
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// Outcome of one scene.
@@ -123,25 +126,9 @@ impl Manifest {
             .with_context(|| format!("{}: not an msmu manifest", path.display()))
     }
 
-    /// Writes `manifest.json` atomically (temporary file, then rename).
+    /// Writes `manifest.json` atomically and durably ([`write_atomic`]).
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join(MANIFEST_FILE);
         write_atomic(&path, serde_json::to_string_pretty(self)?.as_bytes())
     }
-}
-
-/// Writes `bytes` to `path` through `path.tmp` + fsync + rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
 }

@@ -1,11 +1,15 @@
 //! The dataset: one row per selected image ([`SampleRow`]), its Arrow schema with the Hugging
-//! Face `datasets` feature metadata ([`schema`]), and the Parquet shard writer and reader
-//! ([`shard`]). Schema version [`SCHEMA_VERSION`] is documented in
-//! `schemas/dataset.schema.md` and `schemas/dataset.features.json`.
+//! Face `datasets` feature metadata ([`arrow_rows::schema`], column names in
+//! [`arrow_rows::col`]), the Parquet shard writer and whole-row reader ([`shard`]), the
+//! projected row-group reader of the trainer and `msmu predict` ([`reader`], [`ModelRow`]),
+//! and the one atomic file writer ([`atomic`]). Schema version [`SCHEMA_VERSION`] is
+//! documented in `schemas/dataset-v1.md` and `schemas/dataset-v1.features.json`.
 
 pub mod arrow_rows;
+pub mod atomic;
 pub mod depth_png;
 pub mod manifest;
+pub mod reader;
 pub mod shard;
 
 use serde::{Deserialize, Serialize};
@@ -119,6 +123,29 @@ pub struct SampleRow {
     pub objects: Vec<ObjectRow>,
     pub qa: Vec<QaRow>,
     pub conversations: Vec<Turn>,
+}
+
+/// The columns of a row that a model reads ([`arrow_rows::col::MODEL`]): what training and
+/// prediction decode, and nothing else. The fields are those of [`SampleRow`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelRow {
+    pub id: String,
+    pub image: ImageBlob,
+    pub depth: ImageBlob,
+    pub conversations: Vec<Turn>,
+    pub qa: Vec<QaRow>,
+}
+
+impl From<SampleRow> for ModelRow {
+    fn from(row: SampleRow) -> Self {
+        ModelRow {
+            id: row.id,
+            image: row.image,
+            depth: row.depth,
+            conversations: row.conversations,
+            qa: row.qa,
+        }
+    }
 }
 
 impl SampleRow {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::arrow_rows::{from_batch, schema, to_batch};
+use super::atomic::rename_durably;
 use super::SampleRow;
 
 /// Size limits of shards and row groups (Hugging Face's: 500 MB shards, 100 MB / 100 rows per
@@ -141,7 +142,8 @@ impl ShardWriter {
         Ok(())
     }
 
-    /// Closes the file, syncs it and renames it to `final_path`.
+    /// Closes the file, syncs it and renames it to `final_path` (durably: the folder is synced
+    /// too, see [`super::atomic`]).
     pub fn finish(
         mut self,
         final_path: &Path,
@@ -154,13 +156,7 @@ impl ShardWriter {
         file_handle.sync_all()?;
         drop(file_handle);
         let (bytes, sha256) = file_digest(&self.tmp)?;
-        std::fs::rename(&self.tmp, final_path).with_context(|| {
-            format!(
-                "renaming {} to {}",
-                self.tmp.display(),
-                final_path.display()
-            )
-        })?;
+        rename_durably(&self.tmp, final_path)?;
         Ok(ShardInfo {
             file,
             split,

@@ -1,0 +1,438 @@
+//! Reading shards for a model (the trainer, `msmu predict`): a split's shard files, their row
+//! groups, and one row group at a time with a column projection, so that only the
+//! [`col::MODEL`] columns are read from disk and decoded (never the objects, cameras or
+//! masks). Rows come out as [`ModelRow`]s through the decoders of [`arrow_rows`], the same
+//! ones [`arrow_rows::from_batch`] uses: a column change shows up here as an error naming the
+//! file and the column, not as a trainer that silently reads something else.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::errors::ParquetError;
+
+use super::arrow_rows::{self, col, ShapeError};
+use super::ModelRow;
+
+/// Why a split or a row group could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}: cannot list the shards: {source}", dir.display())]
+    List {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no {split} shards in {}", dir.display())]
+    NoShards { dir: PathBuf, split: String },
+    #[error("{}: cannot open: {source}", file.display())]
+    Open {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", file.display())]
+    Parquet { file: PathBuf, source: ParquetError },
+    #[error("{}: row group {group} of {count}", file.display())]
+    NoRowGroup {
+        file: PathBuf,
+        group: usize,
+        count: usize,
+    },
+    /// A column is missing or does not have the type of [`arrow_rows::schema`].
+    #[error("{}: {source} (not an msmu shard of this version?)", file.display())]
+    Column { file: PathBuf, source: ShapeError },
+}
+
+/// One row group of a shard file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowGroup {
+    pub file: PathBuf,
+    /// Index of the group in the file.
+    pub index: usize,
+    /// Rows in the group (from the footer).
+    pub rows: usize,
+}
+
+/// The shard files of `split` in a dataset folder (`DIR/data/{split}-*.parquet`), sorted by
+/// name; an error when there are none.
+pub fn split_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, ReadError> {
+    let data = dir.join("data");
+    let prefix = format!("{split}-");
+    let entries = std::fs::read_dir(&data).map_err(|source| ReadError::List {
+        dir: data.clone(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ReadError::NoShards {
+            dir: data,
+            split: split.to_string(),
+        });
+    }
+    Ok(files)
+}
+
+fn builder(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
+    let handle = File::open(file).map_err(|source| ReadError::Open {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|source| ReadError::Parquet {
+        file: file.to_path_buf(),
+        source,
+    })
+}
+
+/// Every row group of the files, file by file, in order (read from the footers only).
+pub fn row_groups(files: &[PathBuf]) -> Result<Vec<RowGroup>, ReadError> {
+    let mut out = Vec::new();
+    for file in files {
+        let builder = builder(file)?;
+        for (index, group) in builder.metadata().row_groups().iter().enumerate() {
+            out.push(RowGroup {
+                file: file.clone(),
+                index,
+                rows: group.num_rows() as usize,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of one row group, reading and decoding only the [`col::MODEL`] columns.
+pub fn read_row_group(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadError> {
+    let builder = builder(file)?;
+    let count = builder.metadata().num_row_groups();
+    if group >= count {
+        return Err(ReadError::NoRowGroup {
+            file: file.to_path_buf(),
+            group,
+            count,
+        });
+    }
+    let schema = builder.parquet_schema();
+    let roots = schema.root_schema().get_fields();
+    let indices = col::MODEL
+        .iter()
+        .map(|&name| {
+            roots
+                .iter()
+                .position(|field| field.name() == name)
+                .ok_or_else(|| ReadError::Column {
+                    file: file.to_path_buf(),
+                    source: ShapeError {
+                        column: name.to_string(),
+                        problem: "missing".to_string(),
+                    },
+                })
+        })
+        .collect::<Result<Vec<usize>, ReadError>>()?;
+    let mask = ProjectionMask::roots(schema, indices);
+    let parquet_error = |source| ReadError::Parquet {
+        file: file.to_path_buf(),
+        source,
+    };
+    let reader = builder
+        .with_row_groups(vec![group])
+        .with_projection(mask)
+        .with_batch_size(256)
+        .build()
+        .map_err(parquet_error)?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_error(e.into()))?;
+        let decoded =
+            arrow_rows::model_rows_from_batch(&batch).map_err(|source| ReadError::Column {
+                file: file.to_path_buf(),
+                source,
+            })?;
+        rows.extend(decoded);
+    }
+    Ok(rows)
+}
+
+/// The first `max_rows` rows of a split (all when `None`) in file order, read row group by
+/// row group (prediction, the tiny preset's tokenizer, held-out loss).
+pub fn read_split(
+    dir: &Path,
+    split: &str,
+    max_rows: Option<usize>,
+) -> Result<Vec<ModelRow>, ReadError> {
+    let max_rows = max_rows.unwrap_or(usize::MAX);
+    let mut rows = Vec::new();
+    for group in row_groups(&split_shards(dir, split)?)? {
+        if rows.len() >= max_rows {
+            break;
+        }
+        rows.extend(read_row_group(&group.file, group.index)?);
+    }
+    rows.truncate(max_rows);
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, AsArray, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+    };
+    use arrow::datatypes::{DataType, Field, Fields, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+    use crate::dataset::shard::{read_shard, ShardLimits, ShardWriter};
+    use crate::dataset::{ImageBlob, QaRow, SampleRow};
+    use crate::qa::Turn;
+
+    fn sample(i: usize) -> SampleRow {
+        SampleRow {
+            id: format!("scene_{i}"),
+            scene_id: "scene".into(),
+            split: "train".into(),
+            image: ImageBlob {
+                bytes: vec![0xFF, 0xD8, i as u8],
+                path: Some(format!("{i}.jpg")),
+            },
+            depth: ImageBlob {
+                bytes: vec![1, 2, i as u8],
+                path: None,
+            },
+            qa: (0..i % 3)
+                .map(|k| QaRow {
+                    family: "count".into(),
+                    question: format!("q{k}"),
+                    answer: k.to_string(),
+                    values_si: vec![k as f64],
+                    ..QaRow::default()
+                })
+                .collect(),
+            conversations: vec![
+                Turn {
+                    from: "human".into(),
+                    value: format!("<image>\nq{i}"),
+                },
+                Turn {
+                    from: "gpt".into(),
+                    value: format!("a{i}"),
+                },
+            ],
+            ..SampleRow::default()
+        }
+    }
+
+    /// A shard of `n` rows in row groups of 3, written by the shard writer.
+    fn shard(dir: &Path, name: &str, n: usize) -> PathBuf {
+        let path = dir.join("data").join(name);
+        let limits = ShardLimits {
+            row_group_rows: 3,
+            ..ShardLimits::default()
+        };
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let mut writer = ShardWriter::create(&dir.join("shard.tmp"), limits).unwrap();
+        for i in 0..n {
+            writer.push(sample(i)).unwrap();
+        }
+        writer
+            .finish(&path, name.to_string(), "train".to_string())
+            .unwrap();
+        path
+    }
+
+    /// A single-group Parquet file of `batch` (any schema).
+    fn write_batch(path: &Path, batch: &RecordBatch) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    /// `batch` with column `name` replaced by `column` under the name `new_name`.
+    fn replace_column(
+        batch: &RecordBatch,
+        name: &str,
+        new_name: &str,
+        column: Option<ArrayRef>,
+    ) -> RecordBatch {
+        let index = batch.schema().index_of(name).unwrap();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut columns = batch.columns().to_vec();
+        if let Some(column) = column {
+            fields[index] = Field::new(new_name, column.data_type().clone(), true);
+            columns[index] = column;
+        } else {
+            fields[index] = fields[index].clone().with_name(new_name);
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn projected_read_equals_the_full_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = shard(dir.path(), "train-00000-of-00002.parquet", 7);
+        let b = shard(dir.path(), "train-00001-of-00002.parquet", 2);
+        shard(dir.path(), "test-00000-of-00001.parquet", 4);
+        let files = split_shards(dir.path(), "train").unwrap();
+        assert_eq!(files, vec![a.clone(), b.clone()]);
+        let groups = row_groups(&files).unwrap();
+        let shape: Vec<(PathBuf, usize, usize)> = groups
+            .iter()
+            .map(|g| (g.file.clone(), g.index, g.rows))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (a.clone(), 0, 3),
+                (a.clone(), 1, 3),
+                (a.clone(), 2, 1),
+                (b.clone(), 0, 2)
+            ]
+        );
+        let mut projected = Vec::new();
+        for group in &groups {
+            let rows = read_row_group(&group.file, group.index).unwrap();
+            assert_eq!(rows.len(), group.rows);
+            projected.extend(rows);
+        }
+        let full: Vec<ModelRow> = [a, b]
+            .iter()
+            .flat_map(|f| read_shard(f).unwrap())
+            .map(ModelRow::from)
+            .collect();
+        assert_eq!(projected.len(), 9);
+        assert_eq!(projected, full);
+        assert_eq!(
+            read_split(dir.path(), "train", None).unwrap(),
+            projected,
+            "read_split"
+        );
+        assert_eq!(
+            read_split(dir.path(), "train", Some(4)).unwrap(),
+            projected[..4]
+        );
+    }
+
+    #[test]
+    fn other_columns_are_not_decoded() {
+        // `objects` as plain strings: the full decoder rejects it, the projected read never
+        // looks at it.
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<SampleRow> = (0..4).map(sample).collect();
+        let batch = arrow_rows::to_batch(&rows).unwrap();
+        let strings: ArrayRef = Arc::new(StringArray::from(vec!["x"; 4]));
+        let odd = replace_column(&batch, col::OBJECTS, col::OBJECTS, Some(strings));
+        assert_eq!(
+            arrow_rows::from_batch(&odd).unwrap_err().column,
+            col::OBJECTS
+        );
+        let path = dir.path().join("data/train-00000-of-00001.parquet");
+        write_batch(&path, &odd);
+        let read = read_row_group(&path, 0).unwrap();
+        assert_eq!(
+            read,
+            rows.into_iter().map(ModelRow::from).collect::<Vec<_>>()
+        );
+    }
+
+    fn column_error(err: ReadError) -> (PathBuf, ShapeError) {
+        match err {
+            ReadError::Column { file, source } => (file, source),
+            other => panic!("expected a column error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn renamed_column_fails_naming_file_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = arrow_rows::to_batch(&(0..2).map(sample).collect::<Vec<_>>()).unwrap();
+        let path = dir.path().join("data/train-00000-of-00001.parquet");
+        write_batch(&path, &replace_column(&batch, col::DEPTH, "depth_mm", None));
+        let err = read_row_group(&path, 0).unwrap_err();
+        let message = err.to_string();
+        let (file, shape) = column_error(err);
+        assert_eq!(
+            (file.as_path(), shape.column.as_str()),
+            (path.as_path(), "depth")
+        );
+        assert!(
+            message.contains("train-00000-of-00001.parquet") && message.contains("`depth`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn wrongly_typed_column_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = arrow_rows::to_batch(&(0..2).map(sample).collect::<Vec<_>>()).unwrap();
+        let numbers: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+        let path = dir.path().join("data/train-00000-of-00001.parquet");
+        write_batch(
+            &path,
+            &replace_column(&batch, col::ID, col::ID, Some(numbers)),
+        );
+        let (file, shape) = column_error(read_row_group(&path, 0).unwrap_err());
+        assert_eq!((file, shape.column.as_str()), (path, "id"));
+        // Turns that lost their `value` field: the nested field is named.
+        let turns = batch
+            .column_by_name(col::CONVERSATIONS)
+            .unwrap()
+            .as_list::<i32>();
+        let from = turns.values().as_struct().column_by_name("from").unwrap();
+        let from_fields = Fields::from(vec![Field::new("from", DataType::Utf8, true)]);
+        let from_only: ArrayRef = Arc::new(ListArray::new(
+            Arc::new(Field::new(
+                "item",
+                DataType::Struct(from_fields.clone()),
+                true,
+            )),
+            turns.offsets().clone(),
+            Arc::new(StructArray::new(from_fields, vec![from.clone()], None)),
+            None,
+        ));
+        let path = dir.path().join("data/train-00001-of-00001.parquet");
+        let odd = replace_column(
+            &batch,
+            col::CONVERSATIONS,
+            col::CONVERSATIONS,
+            Some(from_only),
+        );
+        write_batch(&path, &odd);
+        let (_, shape) = column_error(read_row_group(&path, 0).unwrap_err());
+        assert_eq!(shape.column, "conversations.value");
+    }
+
+    #[test]
+    fn missing_split_and_row_group_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = shard(dir.path(), "train-00000-of-00001.parquet", 2);
+        let err = split_shards(dir.path(), "test").unwrap_err();
+        assert!(matches!(err, ReadError::NoShards { .. }), "{err}");
+        let err = read_row_group(&path, 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::NoRowGroup {
+                    group: 1,
+                    count: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

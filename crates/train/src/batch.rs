@@ -1,0 +1,237 @@
+//! From shard rows to model inputs: a [`ModelRow`] becomes a [`Sample`] (CLIP pixels, DPE
+//! depth cells, token ids and loss labels), samples are padded into a [`Batch`] on the device.
+//! Decoded images are kept in an [`ImageCache`]: decoding and resizing a large JPEG costs more
+//! than a step of the tiny model.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context};
+use msmu_data::dataset::depth_png::DepthMm;
+use msmu_data::dataset::ModelRow;
+use tch::{Device, Tensor};
+
+use crate::dpe::{self, DpeConfig};
+use crate::llava::Llava;
+use crate::preprocess;
+use crate::tokenize::{TextTokenizer, IGNORE};
+
+/// One preprocessed row.
+#[derive(Debug)]
+pub struct Sample {
+    pub input_ids: Vec<i64>,
+    pub labels: Vec<i64>,
+    pub pixel_values: Vec<f32>,
+    pub depth_cells: Option<Vec<f64>>,
+}
+
+/// Decoded image pixels and DPE cells of rows already seen, by row id, up to a number of rows
+/// (the first ones seen stay).
+#[derive(Default)]
+pub struct ImageCache {
+    rows: HashMap<String, (Vec<f32>, Option<Vec<f64>>)>,
+    capacity: usize,
+}
+
+impl ImageCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            rows: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Turns a shard row into model inputs.
+pub fn prepare_sample(
+    row: &ModelRow,
+    model: &Llava,
+    tokenizer: &TextTokenizer,
+    dpe: &DpeConfig,
+    max_len: usize,
+) -> anyhow::Result<Sample> {
+    prepare_sample_cached(
+        row,
+        model,
+        tokenizer,
+        dpe,
+        max_len,
+        &mut ImageCache::default(),
+    )
+}
+
+/// [`prepare_sample`] with a cache of the image side.
+pub fn prepare_sample_cached(
+    row: &ModelRow,
+    model: &Llava,
+    tokenizer: &TextTokenizer,
+    dpe: &DpeConfig,
+    max_len: usize,
+    cache: &mut ImageCache,
+) -> anyhow::Result<Sample> {
+    let (pixel_values, depth_cells) = match cache.rows.get(&row.id) {
+        Some(hit) => hit.clone(),
+        None => {
+            let images = prepare_images(row, model, dpe)?;
+            if cache.rows.len() < cache.capacity {
+                cache.rows.insert(row.id.clone(), images.clone());
+            }
+            images
+        }
+    };
+    let grid = model.cfg.vision.grid() as usize;
+    let enc = tokenizer.encode_conversation(
+        &row.conversations,
+        grid * grid,
+        model.cfg.image_token_id,
+        max_len,
+    )?;
+    let n_image = enc
+        .input_ids
+        .iter()
+        .filter(|&&i| i == model.cfg.image_token_id)
+        .count();
+    if n_image != grid * grid {
+        bail!(
+            "{}: {n_image} image tokens after truncation to {max_len} (need {})",
+            row.id,
+            grid * grid
+        );
+    }
+    Ok(Sample {
+        input_ids: enc.input_ids,
+        labels: enc.labels,
+        pixel_values,
+        depth_cells,
+    })
+}
+
+/// CLIP pixels and (with DPE) normalised depth cells of a row.
+fn prepare_images(
+    row: &ModelRow,
+    model: &Llava,
+    dpe: &DpeConfig,
+) -> anyhow::Result<(Vec<f32>, Option<Vec<f64>>)> {
+    let vcfg = &model.cfg.vision;
+    let grid = vcfg.grid() as usize;
+    let pixel_values = preprocess::preprocess_bytes(&row.image.bytes, vcfg.image_size as u32)
+        .with_context(|| format!("{}: decoding the image", row.id))?;
+    let depth_cells = if dpe.enabled {
+        let depth = DepthMm::decode_png(&row.depth.bytes)
+            .with_context(|| format!("{}: decoding depth", row.id))?;
+        Some(dpe::depth_cells(&depth, grid, dpe))
+    } else {
+        None
+    };
+    Ok((pixel_values, depth_cells))
+}
+
+/// A padded batch on the device.
+pub struct Batch {
+    pub input_ids: Tensor,
+    pub labels: Tensor,
+    pub pixel_values: Tensor,
+    pub dpe: Option<Tensor>,
+    /// Non-padding tokens.
+    pub n_tokens: usize,
+}
+
+/// Right-pads to the longest row; padding is `pad_id` / [`IGNORE`]. DPE is encoded when every
+/// sample has depth cells.
+pub fn collate(
+    samples: &[Sample],
+    pad_id: i64,
+    image_size: i64,
+    hidden: i64,
+    device: Device,
+) -> Batch {
+    let b = samples.len() as i64;
+    let max_len = samples.iter().map(|s| s.input_ids.len()).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(samples.len() * max_len);
+    let mut labels = Vec::with_capacity(samples.len() * max_len);
+    let mut pixels: Vec<f32> = Vec::new();
+    for s in samples {
+        ids.extend(&s.input_ids);
+        ids.extend(std::iter::repeat_n(pad_id, max_len - s.input_ids.len()));
+        labels.extend(&s.labels);
+        labels.extend(std::iter::repeat_n(IGNORE, max_len - s.labels.len()));
+        pixels.extend(&s.pixel_values);
+    }
+    let dpe = samples
+        .iter()
+        .map(|s| s.depth_cells.clone())
+        .collect::<Option<Vec<_>>>()
+        .map(|cells| dpe::encode(&cells, hidden, device));
+    Batch {
+        input_ids: Tensor::from_slice(&ids)
+            .view([b, max_len as i64])
+            .to_device(device),
+        labels: Tensor::from_slice(&labels)
+            .view([b, max_len as i64])
+            .to_device(device),
+        pixel_values: Tensor::from_slice(&pixels)
+            .view([b, 3, image_size, image_size])
+            .to_device(device),
+        dpe,
+        n_tokens: samples.iter().map(|s| s.input_ids.len()).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(ids: &[i64], labels: &[i64], pixel: f32, cells: Option<Vec<f64>>) -> Sample {
+        Sample {
+            input_ids: ids.to_vec(),
+            labels: labels.to_vec(),
+            pixel_values: vec![pixel; 3 * 2 * 2],
+            depth_cells: cells,
+        }
+    }
+
+    fn values(t: &Tensor) -> Vec<i64> {
+        Vec::<i64>::try_from(t.flatten(0, -1)).unwrap()
+    }
+
+    #[test]
+    fn collate_pads_to_the_longest_row() {
+        let samples = [
+            sample(&[5, 6, 7], &[IGNORE, 6, 7], 0.5, Some(vec![0.0, 1.0])),
+            sample(&[8], &[IGNORE], -1.0, Some(vec![2.0, 3.0])),
+        ];
+        let batch = collate(&samples, 3, 2, 4, Device::Cpu);
+        assert_eq!(batch.input_ids.size(), vec![2, 3]);
+        assert_eq!(values(&batch.input_ids), vec![5, 6, 7, 8, 3, 3]);
+        assert_eq!(
+            values(&batch.labels),
+            vec![IGNORE, 6, 7, IGNORE, IGNORE, IGNORE]
+        );
+        assert_eq!(batch.n_tokens, 4);
+        assert_eq!(batch.pixel_values.size(), vec![2, 3, 2, 2]);
+        let pixels = Vec::<f32>::try_from(batch.pixel_values.flatten(0, -1)).unwrap();
+        assert_eq!(pixels[..12], [0.5; 12]);
+        assert_eq!(pixels[12..], [-1.0; 12]);
+        let dpe = batch.dpe.expect("every sample has depth");
+        assert_eq!(dpe.size(), vec![2, 2, 4]);
+        let expected = dpe::encode(&[vec![0.0, 1.0], vec![2.0, 3.0]], 4, Device::Cpu);
+        assert!(dpe.equal(&expected));
+    }
+
+    #[test]
+    fn no_dpe_when_a_sample_has_no_depth() {
+        let samples = [
+            sample(&[1], &[1], 0.0, Some(vec![0.0])),
+            sample(&[2], &[2], 0.0, None),
+        ];
+        assert!(collate(&samples, 0, 2, 4, Device::Cpu).dpe.is_none());
+    }
+}
