@@ -500,14 +500,14 @@ impl DepthAnything {
     fn copy_transformers(&self, tensors: Vec<(String, Tensor)>) -> anyhow::Result<()> {
         let levels = self.cfg.neck_hidden_sizes.len();
         let mut direct = Vec::new();
-        // (block, param) -> [query, key, value] and the names they came from.
-        let mut qkv: BTreeMap<(usize, String), [Option<(String, Tensor)>; 3]> = BTreeMap::new();
+        // (block, param) -> [query, key, value].
+        let mut qkv: BTreeMap<(usize, String), [Option<Tensor>; 3]> = BTreeMap::new();
         let mut unexpected = Vec::new();
         for (name, t) in tensors {
             match hf_to_original(&name, levels) {
                 Some(Target::Var(var)) => direct.push((var, name, t)),
                 Some(Target::Qkv { block, part, param }) => {
-                    qkv.entry((block, param)).or_default()[part] = Some((name, t));
+                    qkv.entry((block, param)).or_default()[part] = Some(t);
                 }
                 None => unexpected.push(name),
             }
@@ -522,7 +522,7 @@ impl DepthAnything {
             let mut pieces = Vec::with_capacity(3);
             for (part, piece) in parts.into_iter().enumerate() {
                 match piece {
-                    Some((_, t)) => pieces.push(t),
+                    Some(t) => pieces.push(t),
                     None => {
                         let which = ["query", "key", "value"][part];
                         bail!("missing tensor backbone.encoder.layer.{block}.attention.attention.{which}.{param}");
