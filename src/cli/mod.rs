@@ -2,6 +2,8 @@
 //! lives in its own file with its arguments and its `run` function.
 
 pub mod build;
+#[cfg(feature = "train")]
+pub mod depth;
 pub mod eval;
 pub mod export;
 pub mod inspect;
@@ -69,6 +71,9 @@ pub enum Command {
     /// Answer a benchmark split's questions (JSONL for `msmu eval`).
     #[cfg(feature = "train")]
     Predict(predict::PredictArgs),
+    /// Depth-Anything-V2 depth maps (16-bit PNG, NPY, preview) for images or msmu shards.
+    #[cfg(feature = "train")]
+    Depth(depth::DepthArgs),
     /// Depth positional encoding of one depth PNG (cross-check helper).
     #[cfg(feature = "train")]
     #[command(hide = true)]
@@ -89,6 +94,10 @@ pub enum Command {
     #[cfg(not(feature = "train"))]
     #[command(disable_help_flag = true)]
     Predict(WithoutTrainer),
+    /// Depth-Anything-V2 depth maps (needs a binary built with the `train` feature).
+    #[cfg(not(feature = "train"))]
+    #[command(disable_help_flag = true)]
+    Depth(WithoutTrainer),
 }
 
 /// The arguments of a trainer command in a binary built without the trainer: accepted as they
@@ -157,6 +166,8 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "train")]
         Command::Predict(args) => predict::run(&args),
         #[cfg(feature = "train")]
+        Command::Depth(args) => depth::run(&args),
+        #[cfg(feature = "train")]
         Command::Dpe(args) => train::run_dpe(&args),
         #[cfg(feature = "train")]
         Command::Preprocess(args) => train::run_preprocess(&args),
@@ -166,6 +177,8 @@ pub fn main() -> ExitCode {
         Command::Train(_) => without_trainer("train"),
         #[cfg(not(feature = "train"))]
         Command::Predict(_) => without_trainer("predict"),
+        #[cfg(not(feature = "train"))]
+        Command::Depth(_) => without_trainer("depth"),
     };
     match result {
         Ok(code) => code,
