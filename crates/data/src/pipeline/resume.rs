@@ -291,8 +291,9 @@ impl Resume {
             let from = staged_path(state_dir, &s.split, s.index);
             let to = out.join(name);
             if from.exists() || !to.exists() {
-                std::fs::rename(&from, &to)
-                    .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+                // Durable: the manifest written next must never name a shard whose rename a
+                // crash could still undo.
+                crate::dataset::atomic::rename_durably(&from, &to)?;
             }
             let mut info = s.info.clone();
             info.file = name.clone();
