@@ -431,8 +431,15 @@ mod tests {
 
     #[test]
     fn turbo_runs_cold_to_warm() {
-        let cold = turbo(0.0);
-        let warm = turbo(1.0);
-        assert!(cold[2] > cold[0] && warm[0] > warm[2], "{cold:?} {warm:?}");
+        // Turbo starts dark (t = 0 is near-black purple), is blue in its first fifth and red
+        // in its last fifth; the ends are clamped.
+        let dark = turbo(0.0);
+        assert!(dark.iter().all(|&c| c < 64), "{dark:?}");
+        let cold = turbo(0.15);
+        let warm = turbo(0.85);
+        assert!(cold[2] > 2 * cold[0], "{cold:?}");
+        assert!(warm[0] > 2 * warm[2], "{warm:?}");
+        assert_eq!(turbo(-1.0), turbo(0.0));
+        assert_eq!(turbo(2.0), turbo(1.0));
     }
 }
