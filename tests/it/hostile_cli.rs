@@ -12,20 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use crate::support::{fixtures, msmu, s};
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+use crate::support::{copy_tree, fixtures, msmu, s};
 
 /// Every file and folder under `root` with its bytes (folders: empty).
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -12,25 +12,12 @@ use msmu_data::io::{load_scene, ReadOptions};
 use msmu_data::scene::Scene;
 use serde_json::Value;
 
-use crate::support::fixtures;
+use crate::support::{copy_tree, fixtures};
 
 const PYTHON_EXPORT: &str = "scannet/scans/scene0900_00";
 const SENS: &str = "scannet/scans/scene0901_00";
 const CPP_EXPORT: &str = "scannet/scans/scene0902_00";
 const SCANNETPP: &str = "scannetpp/data/a7acc711d8";
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A private copy of a fixture scene (same folder name, so the scene id is kept).
 fn scene_copy(dir: &Path, fixture: &str) -> PathBuf {

@@ -46,3 +46,17 @@ pub fn repo() -> &'static Path {
 pub fn fixtures() -> PathBuf {
     repo().join("fixtures")
 }
+
+/// Copies a folder tree (for tests that damage a copy of the fixtures).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -114,8 +114,9 @@ pub fn prepare_sample_cached(
     })
 }
 
-/// CLIP pixels and (with DPE) normalised depth cells of a row.
-fn prepare_images(
+/// CLIP pixels and (with DPE) normalised depth cells of a row: the one image path of training
+/// and prediction.
+pub fn prepare_images(
     row: &ModelRow,
     model: &Llava,
     dpe: &DpeConfig,

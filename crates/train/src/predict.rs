@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use msmu_data::dataset::atomic::write_atomic_with;
-use msmu_data::dataset::depth_png::DepthMm;
 use msmu_data::dataset::{reader, ModelRow};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
@@ -17,7 +16,6 @@ use crate::checkpoint;
 use crate::dpe::{self, DpeConfig};
 use crate::llama::KvCache;
 use crate::llava::Llava;
-use crate::preprocess;
 use crate::tokenize::{TextTokenizer, HUMAN};
 use crate::{load_base, ModelSource};
 
@@ -65,16 +63,8 @@ pub fn build_prompt(
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
     let grid = v.grid() as usize;
-    let pixels = preprocess::preprocess_bytes(&row.image.bytes, v.image_size as u32)
-        .with_context(|| format!("{}: decoding the image", row.id))?;
-    let dpe = if dpe_cfg.enabled {
-        let depth = DepthMm::decode_png(&row.depth.bytes)
-            .with_context(|| format!("{}: decoding depth", row.id))?;
-        let cells = dpe::depth_cells(&depth, grid, dpe_cfg);
-        Some(dpe::encode(&[cells], model.cfg.text.hidden_size, device))
-    } else {
-        None
-    };
+    let (pixels, cells) = crate::batch::prepare_images(row, model, dpe_cfg)?;
+    let dpe = cells.map(|cells| dpe::encode(&[cells], model.cfg.text.hidden_size, device));
     let ids = tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?;
     Ok(Prompt {
         input_ids: Tensor::from_slice(&ids)
