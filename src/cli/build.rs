@@ -188,9 +188,6 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let _lock = OutLock::acquire(&args.out)?;
-    if args.resume {
-        check_resume_matches(&args.out, &config, &jobs, partition)?;
-    }
     if args.force {
         for path in [args.out.join("data"), args.out.join(STATE_DIR)] {
             if path.exists() {
@@ -415,58 +412,4 @@ impl Drop for OutLock {
         // Best effort: a lock left behind is reported as stale by the next run.
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// `--resume` on a finished dataset returns it only if it was built with this configuration,
-/// seed, partition and scene list; otherwise the old dataset would be passed off as the
-/// requested one.
-fn check_resume_matches(
-    out: &Path,
-    config: &BuildConfig,
-    jobs: &[msmu_data::pipeline::scene::SceneJob],
-    partition: Option<(usize, usize)>,
-) -> anyhow::Result<()> {
-    if !out.join(MANIFEST_FILE).exists() || out.join(STATE_DIR).exists() {
-        return Ok(());
-    }
-    let manifest = msmu_data::dataset::manifest::Manifest::read(out)?;
-    let mut differs = Vec::new();
-    if manifest.seed != config.qa.seed {
-        differs.push(format!("seed {} (now {})", manifest.seed, config.qa.seed));
-    }
-    if manifest.config != serde_json::to_value(config)? {
-        differs.push("configuration".to_string());
-    }
-    let built: std::collections::BTreeSet<(&str, &str)> = manifest
-        .scenes
-        .iter()
-        .map(|scene| (scene.scene_id.as_str(), scene.path.as_str()))
-        .collect();
-    let planned: std::collections::BTreeSet<(&str, &str)> = jobs
-        .iter()
-        .map(|job| (job.scene_id.as_str(), job.rel.as_str()))
-        .collect();
-    if built != planned {
-        differs.push(format!(
-            "scene list ({} scenes built, {} planned now)",
-            built.len(),
-            planned.len()
-        ));
-    }
-    let partition_now = partition.map(|(k, n)| format!("{k}/{n}"));
-    if manifest.partition != partition_now {
-        differs.push(format!(
-            "partition {:?} (now {:?})",
-            manifest.partition, partition_now
-        ));
-    }
-    if !differs.is_empty() {
-        bail!(
-            "--resume: {} holds a finished dataset built with another {}; rerun with the \
-             arguments of that build, choose another --out, or pass --force to rebuild",
-            out.display(),
-            differs.join(", ")
-        );
-    }
-    Ok(())
 }

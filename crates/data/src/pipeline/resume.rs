@@ -150,6 +150,52 @@ fn prepare_shards(state_dir: &Path, state: &State) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--resume` on a finished dataset returns it only if it was built with this configuration,
+/// seed, partition and scene list; otherwise the old dataset would be passed off as the
+/// requested one.
+fn check_finished_matches(manifest: &Manifest, plan: &BuildPlan) -> anyhow::Result<()> {
+    let (out, config, jobs, partition) = (&plan.out, &plan.config, &plan.jobs, plan.partition);
+    let mut differs = Vec::new();
+    if manifest.seed != config.qa.seed {
+        differs.push(format!("seed {} (now {})", manifest.seed, config.qa.seed));
+    }
+    if manifest.config != serde_json::to_value(config)? {
+        differs.push("configuration".to_string());
+    }
+    let built: BTreeSet<(&str, &str)> = manifest
+        .scenes
+        .iter()
+        .map(|scene| (scene.scene_id.as_str(), scene.path.as_str()))
+        .collect();
+    let planned: BTreeSet<(&str, &str)> = jobs
+        .iter()
+        .map(|job| (job.scene_id.as_str(), job.rel.as_str()))
+        .collect();
+    if built != planned {
+        differs.push(format!(
+            "scene list ({} scenes built, {} planned now)",
+            built.len(),
+            planned.len()
+        ));
+    }
+    let partition_now = partition.map(|(k, n)| format!("{k}/{n}"));
+    if manifest.partition != partition_now {
+        differs.push(format!(
+            "partition {:?} (now {:?})",
+            manifest.partition, partition_now
+        ));
+    }
+    if !differs.is_empty() {
+        bail!(
+            "--resume: {} holds a finished dataset built with another {}; rerun with the \
+             arguments of that build, choose another --out, or pass --force to rebuild",
+            out.display(),
+            differs.join(", ")
+        );
+    }
+    Ok(())
+}
+
 impl Resume {
     /// Looks at the output folder: a finished dataset, an unfinished build of the same plan
     /// (with `--resume`), or room for a new build; anything else is an error.
@@ -159,7 +205,9 @@ impl Resume {
         let finished = out.join(MANIFEST_FILE).exists();
         if finished && !state_dir.exists() {
             if plan.resume {
-                return Ok(Opened::Finished(Manifest::read(out)?));
+                let manifest = Manifest::read(out)?;
+                check_finished_matches(&manifest, plan)?;
+                return Ok(Opened::Finished(manifest));
             }
             bail!(
                 "{} already holds a finished dataset (manifest.json); choose another --out, or \
