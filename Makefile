@@ -43,7 +43,7 @@ TRAIN_SHARDS := fixtures/shards
 FIXTURE_FILES := $(shell find fixtures/scannet fixtures/scannetpp -type f 2>/dev/null)
 train-fixtures: dev-build $(TRAIN_SHARDS)/.ready
 
-$(TRAIN_SHARDS)/.ready: $(FIXTURE_FILES)
+$(TRAIN_SHARDS)/.ready: $(FIXTURE_FILES) crates/data/src/dataset/arrow_rows.rs
 	rm -rf $(TRAIN_SHARDS) $(TRAIN_SHARDS).tmp
 	$(DEV_MSMU) build --out $(TRAIN_SHARDS).tmp/train --split train --seed 1 --frame-stride 1 >/dev/null
 	$(DEV_MSMU) build --scannet-root fixtures/scannet --out $(TRAIN_SHARDS).tmp/test --split test --seed 2 >/dev/null

@@ -8,7 +8,10 @@ use anyhow::{bail, Context as _};
 
 use msmu_data::dataset::manifest::{SceneState, MANIFEST_FILE};
 use msmu_data::io::ReadOptions;
-use msmu_data::pipeline::{plan_scenes, run_build, BuildConfig, BuildPlan, SplitMode, STATE_DIR};
+use msmu_data::pipeline::{
+    plan_scenes, run_build, BuildConfig, BuildPlan, DepthChoice, DepthEstimator, SplitMode,
+    STATE_DIR,
+};
 use msmu_data::qa::TemplateSet;
 
 use super::EXIT_PARTIAL;
@@ -73,6 +76,17 @@ pub struct BuildArgs {
     /// Also write a 16-bit instance-id PNG per image (`instance_mask`).
     #[arg(long)]
     pub with_masks: bool,
+    /// What fills the `depth` column: `mesh` (rendered from the mesh, metric millimetres) or
+    /// `estimated` (--depth-model on the colour image, at the depth camera's resolution;
+    /// metric models in millimetres, relative ones as disparity over 1..65535; column
+    /// `depth_source` says which). QA, visibility and view selection always use the mesh.
+    /// `estimated` needs the trainer build (`make train-ready`).
+    #[arg(long, value_enum)]
+    pub depth_source: Option<DepthChoice>,
+    /// Depth-Anything-V2 folder (transformers layout, or the original weights as safetensors)
+    /// for `--depth-source estimated`.
+    #[arg(long)]
+    pub depth_model: Option<PathBuf>,
     /// Folder with the eight QA template files; default: the shipped ones.
     #[arg(long)]
     pub templates: Option<PathBuf>,
@@ -134,6 +148,22 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(stride) = args.frame_stride {
         config.views.frame_stride = stride;
+    }
+    if let Some(source) = args.depth_source {
+        config.depth.source = source;
+    }
+    let estimator = match (config.depth.source, &args.depth_model) {
+        (DepthChoice::Mesh, None) => None,
+        (DepthChoice::Mesh, Some(_)) => {
+            bail!("--depth-model needs --depth-source estimated")
+        }
+        (DepthChoice::Estimated, None) => {
+            bail!("--depth-source estimated needs --depth-model DIR (a Depth-Anything-V2 folder)")
+        }
+        (DepthChoice::Estimated, Some(dir)) => Some(load_estimator(dir)?),
+    };
+    if let Some(e) = &estimator {
+        config.depth.model = Some(e.identity());
     }
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config)?);
@@ -221,6 +251,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         partition,
         threads,
         resume: args.resume,
+        estimator,
         progress: Some(Box::new(move |record| {
             let qa = qa_total.fetch_add(record.qa, Ordering::Relaxed) + record.qa;
             if record.status == SceneState::Skipped {
@@ -412,4 +443,22 @@ impl Drop for OutLock {
         // Best effort: a lock left behind is reported as stale by the next run.
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// The Depth-Anything-V2 estimator of `--depth-model`.
+#[cfg(feature = "train")]
+fn load_estimator(dir: &Path) -> anyhow::Result<std::sync::Arc<dyn DepthEstimator>> {
+    let estimator =
+        super::depth_source::load_estimator(Some(&dir.to_path_buf()))?.context("no depth model")?;
+    Ok(estimator)
+}
+
+/// Without the trainer there is no estimator: say how to get one.
+#[cfg(not(feature = "train"))]
+fn load_estimator(_dir: &Path) -> anyhow::Result<std::sync::Arc<dyn DepthEstimator>> {
+    bail!(
+        "--depth-source estimated runs Depth-Anything-V2, which needs the trainer build: \
+         `make train-ready` (then target/release/msmu), or \
+         `LIBTORCH=... cargo build --release --features train`"
+    )
 }

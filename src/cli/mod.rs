@@ -4,6 +4,8 @@
 pub mod build;
 #[cfg(feature = "train")]
 pub mod depth;
+#[cfg(feature = "train")]
+pub mod depth_source;
 pub mod eval;
 pub mod export;
 pub mod inspect;

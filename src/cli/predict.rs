@@ -4,13 +4,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::cli::depth_source::DepthSourceArgs;
 use crate::cli::train::DpeArgs;
 use msmu_train::predict::{predict, PredictConfig};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
 msmu predict --model runs/tiny --adapter runs/tiny --bench shards/ --out preds.jsonl\n  \
-msmu predict --model llava-1.5-7b-hf/ --bench bench/ --out preds.jsonl --no-dpe")]
+msmu predict --model llava-1.5-7b-hf/ --bench bench/ --out preds.jsonl --no-dpe\n  \
+msmu predict --model runs/tiny --adapter runs/tiny --bench official/ --out preds.jsonl \\\n    \
+--depth-source estimate --depth-model Depth-Anything-V2-Large-hf/")]
 pub struct PredictArgs {
     /// Base model folder (config.json, safetensors, tokenizer.json).
     #[arg(long)]
@@ -41,6 +44,11 @@ pub struct PredictArgs {
     pub dump_logits: Option<PathBuf>,
     #[command(flatten)]
     pub dpe: DpeArgs,
+    #[command(flatten)]
+    pub depth: DepthSourceArgs,
+    /// Predict even when the depth source or sense differs from the adapter's.
+    #[arg(long)]
+    pub allow_depth_mismatch: bool,
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
@@ -55,6 +63,9 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         dpe: args.dpe.resolve(),
         no_dpe: args.dpe.no_dpe,
+        depth: args.depth.input()?,
+        depth_sense: args.dpe.depth_sense,
+        allow_depth_mismatch: args.allow_depth_mismatch,
         dump_logits: args.dump_logits.clone(),
         limit: args.limit,
         progress: true,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::cli::depth_source::DepthSourceArgs;
 use msmu_data::dataset::depth_png::DepthMm;
 use msmu_train::dpe::{self, DepthAlign, DepthSense, DpeConfig};
 use msmu_train::lora::{LoraConfig, ALL_LLM_LINEARS};
@@ -29,7 +30,9 @@ pub struct DpeArgs {
     /// Depth grid alignment: `padded` (depth padded like the image) or `official`.
     #[arg(long, value_enum)]
     pub depth_align: Option<DepthAlign>,
-    /// Depth sense: `metric` (as stored, larger = farther) or `inverse` (1/depth).
+    /// Sense of the depth DPE encodes: `metric` (larger = farther) or `inverse` (larger =
+    /// nearer). Default: that of the depth source (mesh and metric estimates: metric; relative
+    /// Depth-Anything disparity: inverse, as the official code); `predict`: the adapter's.
     #[arg(long, value_enum)]
     pub depth_sense: Option<DepthSense>,
     /// DPE scale alpha.
@@ -143,6 +146,8 @@ pub struct TrainArgs {
     pub cache_rows: usize,
     #[command(flatten)]
     pub dpe: DpeArgs,
+    #[command(flatten)]
+    pub depth: DepthSourceArgs,
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
@@ -168,6 +173,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             target_modules: args.lora_targets.clone(),
         },
         dpe: args.dpe.resolve().unwrap_or_default(),
+        depth: args.depth.input()?,
+        depth_sense: args.dpe.depth_sense,
         lr: args.lr,
         projector_lr: args.projector_lr,
         weight_decay: args.weight_decay,

@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Context};
-use msmu_data::dataset::depth_png::DepthMm;
+use msmu_data::dataset::depth_png::DepthSource;
 use msmu_data::dataset::ModelRow;
+use msmu_data::pipeline::DepthEstimator as _;
 use tch::{Device, Tensor};
 
-use crate::dpe::{self, DpeConfig};
+use crate::depth::{self, DepthInput, DepthMode, DepthRecord};
+use crate::dpe::{self, DepthSense, DpeConfig};
 use crate::llava::Llava;
 use crate::preprocess;
 use crate::tokenize::{TextTokenizer, IGNORE};
@@ -50,19 +52,90 @@ impl ImageCache {
     }
 }
 
+/// How a run turns a row's depth into DPE cells: the DPE settings (with the sense resolved),
+/// where depth comes from, and the depth source every row must have.
+#[derive(Clone, Debug)]
+pub struct ImagePrep {
+    pub dpe: DpeConfig,
+    pub depth: DepthInput,
+    /// The run's depth source (`None` without DPE); a row of another source is an error.
+    pub source: Option<DepthSource>,
+}
+
+impl ImagePrep {
+    /// No DPE: images only.
+    pub fn without_dpe() -> Self {
+        Self {
+            dpe: DpeConfig {
+                enabled: false,
+                ..DpeConfig::default()
+            },
+            depth: DepthInput {
+                mode: DepthMode::None,
+                estimator: None,
+            },
+            source: None,
+        }
+    }
+
+    /// Resolves a run's depth: `none` (or DPE off) needs nothing; otherwise the source is the
+    /// estimator's (`estimate`) or that of the first row (`shard`), and the sense is `sense`
+    /// or the source's default ([`depth::default_sense`]).
+    pub fn resolve(
+        mut dpe: DpeConfig,
+        depth: DepthInput,
+        sense: Option<DepthSense>,
+        first_row: Option<&ModelRow>,
+    ) -> anyhow::Result<Self> {
+        if depth.mode == DepthMode::None {
+            dpe.enabled = false;
+        }
+        if !dpe.enabled {
+            return Ok(Self {
+                dpe,
+                depth,
+                source: None,
+            });
+        }
+        let source = match (depth.fixed_source(), first_row) {
+            (Some(s), _) => s,
+            (None, Some(row)) if row.depth.is_some() => row.depth_source,
+            (None, Some(row)) => match &depth.estimator {
+                Some(e) => e.source(),
+                None => depth.depth_of(row).map(|_| DepthSource::Mesh)?,
+            },
+            (None, None) => DepthSource::Mesh,
+        };
+        dpe.sense = sense.unwrap_or_else(|| depth::default_sense(source));
+        Ok(Self {
+            dpe,
+            depth,
+            source: Some(source),
+        })
+    }
+
+    /// What a checkpoint records of this depth.
+    pub fn record(&self) -> DepthRecord {
+        DepthRecord {
+            source: self.source,
+            sense: self.source.map(|_| self.dpe.sense),
+        }
+    }
+}
+
 /// Turns a shard row into model inputs.
 pub fn prepare_sample(
     row: &ModelRow,
     model: &Llava,
     tokenizer: &TextTokenizer,
-    dpe: &DpeConfig,
+    prep: &ImagePrep,
     max_len: usize,
 ) -> anyhow::Result<Sample> {
     prepare_sample_cached(
         row,
         model,
         tokenizer,
-        dpe,
+        prep,
         max_len,
         &mut ImageCache::default(),
     )
@@ -73,14 +146,14 @@ pub fn prepare_sample_cached(
     row: &ModelRow,
     model: &Llava,
     tokenizer: &TextTokenizer,
-    dpe: &DpeConfig,
+    prep: &ImagePrep,
     max_len: usize,
     cache: &mut ImageCache,
 ) -> anyhow::Result<Sample> {
     let (pixel_values, depth_cells) = match cache.rows.get(&row.id) {
         Some(hit) => hit.clone(),
         None => {
-            let images = prepare_images(row, model, dpe)?;
+            let images = prepare_images(row, model, prep)?;
             if cache.rows.len() < cache.capacity {
                 cache.rows.insert(row.id.clone(), images.clone());
             }
@@ -119,20 +192,31 @@ pub fn prepare_sample_cached(
 pub fn prepare_images(
     row: &ModelRow,
     model: &Llava,
-    dpe: &DpeConfig,
+    prep: &ImagePrep,
 ) -> anyhow::Result<(Vec<f32>, Option<Vec<f64>>)> {
     let vcfg = &model.cfg.vision;
     let grid = vcfg.grid() as usize;
     let pixel_values = preprocess::preprocess_bytes(&row.image.bytes, vcfg.image_size as u32)
         .with_context(|| format!("{}: decoding the image", row.id))?;
-    let depth_cells = if dpe.enabled {
-        let depth = DepthMm::decode_png(&row.depth.bytes)
-            .with_context(|| format!("{}: decoding depth", row.id))?;
-        Some(dpe::depth_cells(&depth, grid, dpe))
-    } else {
-        None
+    if !prep.dpe.enabled {
+        return Ok((pixel_values, None));
+    }
+    let Some((depth, source)) = prep.depth.depth_of(row)? else {
+        bail!("{}: DPE is on but the run has no depth source", row.id);
     };
-    Ok((pixel_values, depth_cells))
+    if let Some(expected) = prep.source.filter(|&s| s != source) {
+        bail!(
+            "{}: {source} depth in a run whose depth is {expected} (the first row's, or the \
+             estimator's): DPE values of different sources mean different things. Build the \
+             shards with one --depth-source, or use --depth-source estimate",
+            row.id
+        );
+    }
+    let cfg = DpeConfig {
+        sense: depth::pool_sense(source, prep.dpe.sense),
+        ..prep.dpe.clone()
+    };
+    Ok((pixel_values, Some(dpe::depth_cells(&depth, grid, &cfg))))
 }
 
 /// A padded batch on the device.

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tch::{Device, Tensor};
 
+use crate::depth::DepthRecord;
 use crate::dpe::DpeConfig;
 use crate::llava::Llava;
 use crate::lora::LoraConfig;
@@ -51,6 +52,10 @@ pub struct RunRecord {
     /// `"tiny"` or the `--model` folder.
     pub base_model: String,
     pub dpe: DpeConfig,
+    /// The depth source and sense DPE was trained with (absent in records written before
+    /// `--depth-source` existed: mesh depth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<DepthRecord>,
     pub lora_rank: i64,
     pub lora_alpha: f64,
     pub lora_dropout: f64,

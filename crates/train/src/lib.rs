@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod data;
+pub mod depth;
 pub mod depth_anything;
 pub mod dpe;
 pub mod llama;

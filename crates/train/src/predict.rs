@@ -12,8 +12,10 @@ use msmu_data::dataset::{reader, ModelRow};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
+use crate::batch::ImagePrep;
 use crate::checkpoint;
-use crate::dpe::{self, DpeConfig};
+use crate::depth::{self, DepthInput};
+use crate::dpe::{self, DepthSense, DpeConfig};
 use crate::llama::KvCache;
 use crate::llava::Llava;
 use crate::tokenize::{TextTokenizer, HUMAN};
@@ -33,6 +35,12 @@ pub struct PredictConfig {
     /// DPE settings; `None`: those recorded with the adapter, else the defaults.
     pub dpe: Option<DpeConfig>,
     pub no_dpe: bool,
+    /// Where depth comes from (`--depth-source`, `--depth-model`).
+    pub depth: DepthInput,
+    /// `--depth-sense`; `None`: the adapter's, else the default of the depth source.
+    pub depth_sense: Option<DepthSense>,
+    /// Run even when the depth differs from the adapter's (`--allow-depth-mismatch`).
+    pub allow_depth_mismatch: bool,
     pub dump_logits: Option<PathBuf>,
     /// At most this many rows (all when `None`).
     pub limit: Option<usize>,
@@ -58,12 +66,12 @@ pub fn build_prompt(
     tokenizer: &TextTokenizer,
     row: &ModelRow,
     question: &str,
-    dpe_cfg: &DpeConfig,
+    prep: &ImagePrep,
     device: Device,
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
     let grid = v.grid() as usize;
-    let (pixels, cells) = crate::batch::prepare_images(row, model, dpe_cfg)?;
+    let (pixels, cells) = crate::batch::prepare_images(row, model, prep)?;
     let dpe = cells.map(|cells| dpe::encode(&[cells], model.cfg.text.hidden_size, device));
     let ids = tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?;
     Ok(Prompt {
@@ -134,18 +142,32 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
         device,
     )?;
     let mut dpe_cfg = cfg.dpe.clone().unwrap_or_default();
+    let mut trained_depth = None;
+    let mut sense = cfg.depth_sense;
     if let Some(adapter) = &cfg.adapter {
         let lora = checkpoint::read_lora_config(adapter)?;
         model.add_lora(&lora, 0);
         checkpoint::load_adapter(&mut model, adapter)?;
-        if let (None, Some(record)) = (&cfg.dpe, checkpoint::read_record(adapter)?) {
-            dpe_cfg = record.dpe;
+        if let Some(record) = checkpoint::read_record(adapter)? {
+            let depth = record
+                .depth
+                .clone()
+                .unwrap_or_else(|| crate::trainer::legacy_depth(&record.dpe));
+            sense = sense.or(depth.sense);
+            trained_depth = Some(depth);
+            if cfg.dpe.is_none() {
+                dpe_cfg = record.dpe;
+            }
         }
     }
     if cfg.no_dpe {
         dpe_cfg.enabled = false;
     }
     let rows = reader::read_split(&cfg.bench, &cfg.split, cfg.limit)?;
+    let prep = ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, rows.first())?;
+    if let Some(trained) = &trained_depth {
+        depth::check_depth_match(trained, &prep.record(), cfg.allow_depth_mismatch)?;
+    }
     let n_questions: usize = rows.iter().map(|r| r.qa.len().max(1)).sum();
     let bar = if cfg.progress {
         msmu_data::progress::bar(n_questions as u64, "questions")
@@ -173,7 +195,7 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
                 row.qa.iter().map(|q| q.question.clone()).collect()
             };
             for (k, question) in questions.iter().enumerate() {
-                let prompt = build_prompt(&model, &tokenizer, row, question, &dpe_cfg, device)?;
+                let prompt = build_prompt(&model, &tokenizer, row, question, &prep, device)?;
                 let (ids, first_logits) = generate(
                     &model,
                     &prompt,

@@ -17,10 +17,11 @@ use msmu_data::dataset::reader;
 use msmu_data::dataset::ModelRow;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::{collate, prepare_sample, prepare_sample_cached, Batch, ImageCache};
+use crate::batch::{collate, prepare_sample, prepare_sample_cached, Batch, ImageCache, ImagePrep};
 use crate::checkpoint::{self, RunRecord, TrainerState};
 use crate::data::{self, EpochStream};
-use crate::dpe::DpeConfig;
+use crate::depth::DepthInput;
+use crate::dpe::{DepthSense, DpeConfig};
 use crate::llava::{Llava, PROJECTOR_PREFIX};
 use crate::lora::LoraConfig;
 use crate::optim::AdamW;
@@ -39,6 +40,10 @@ pub struct TrainConfig {
     pub resume: bool,
     pub lora: LoraConfig,
     pub dpe: DpeConfig,
+    /// Where depth comes from (`--depth-source`, `--depth-model`).
+    pub depth: DepthInput,
+    /// `--depth-sense`; `None`: the default of the run's depth source.
+    pub depth_sense: Option<DepthSense>,
     pub lr: f64,
     pub projector_lr: f64,
     pub weight_decay: f64,
@@ -135,12 +140,25 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         checkpoint::write_json(&cfg.out.join("config.json"), &model.cfg.to_json())?;
         tokenizer.save(&cfg.out)?;
     }
+    let groups = reader::row_groups(&reader::split_shards(&cfg.data, &cfg.split)?)?;
+    let first_row = match groups.first() {
+        Some(g) => reader::read_row_group(&g.file, g.index)?.into_iter().next(),
+        None => None,
+    };
+    let prep = ImagePrep::resolve(
+        cfg.dpe.clone(),
+        cfg.depth.clone(),
+        cfg.depth_sense,
+        first_row.as_ref(),
+    )?;
+    tracing::info!("depth: {}", prep.record().describe());
     let record = RunRecord {
         base_model: match &cfg.model {
             ModelSource::Tiny => "tiny".into(),
             ModelSource::Dir(d) => d.display().to_string(),
         },
-        dpe: cfg.dpe.clone(),
+        dpe: prep.dpe.clone(),
+        depth: Some(prep.record()),
         lora_rank: cfg.lora.rank,
         lora_alpha: cfg.lora.alpha,
         lora_dropout: cfg.lora.dropout,
@@ -164,7 +182,6 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         .all(|(n, _, _)| n.contains("lora_") || n.starts_with(PROJECTOR_PREFIX)));
     let mut opt = AdamW::new(params, cfg.weight_decay);
 
-    let groups = reader::row_groups(&reader::split_shards(&cfg.data, &cfg.split)?)?;
     let n_rows = data::count_rows(&groups);
     let rows_per_step = cfg.batch_size * cfg.grad_accum;
     let steps_per_epoch = n_rows.div_ceil(rows_per_step).max(1);
@@ -173,6 +190,18 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         ..Default::default()
     };
     if cfg.resume {
+        if let Some(saved) = checkpoint::read_record(&cfg.out)? {
+            let saved_depth = saved.depth.unwrap_or_else(|| legacy_depth(&saved.dpe));
+            if saved_depth != prep.record() {
+                anyhow::bail!(
+                    "--resume: {} was trained with {}, this run would use {}: give the same \
+                     --depth-source / --depth-model / --depth-sense",
+                    cfg.out.display(),
+                    saved_depth.describe(),
+                    prep.record().describe()
+                );
+            }
+        }
         let saved: TrainerState = checkpoint::read_json(&cfg.out.join(checkpoint::TRAINER_STATE))?;
         checkpoint::load_adapter(&mut model, &cfg.out)?;
         opt.moments = checkpoint::load_optimizer(&cfg.out, device)?;
@@ -257,7 +286,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
                     &row,
                     &model,
                     &tokenizer,
-                    &cfg.dpe,
+                    &prep,
                     cfg.max_len,
                     &mut image_cache,
                 )?);
@@ -283,7 +312,9 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         let eval_due = cfg.eval_every.is_some_and(|k| k > 0 && state.step % k == 0);
         if state.step % cfg.log_every.max(1) == 0 || eval_due || state.step == stop {
             let eval_loss = if eval_due {
-                Some(evaluate(&model, &tokenizer, &eval_rows, cfg, device)?)
+                Some(evaluate(
+                    &model, &tokenizer, &eval_rows, cfg, &prep, device,
+                )?)
             } else {
                 None
             };
@@ -309,12 +340,23 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
     Ok(summary)
 }
 
+/// The depth of a record written before `--depth-source` existed: mesh depth with DPE on.
+pub fn legacy_depth(dpe: &DpeConfig) -> crate::depth::DepthRecord {
+    crate::depth::DepthRecord {
+        source: dpe
+            .enabled
+            .then_some(msmu_data::dataset::depth_png::DepthSource::Mesh),
+        sense: dpe.enabled.then_some(dpe.sense),
+    }
+}
+
 /// Mean loss over held-out rows (no dropout, no gradients).
 fn evaluate(
     model: &Llava,
     tokenizer: &TextTokenizer,
     rows: &[ModelRow],
     cfg: &TrainConfig,
+    prep: &ImagePrep,
     device: Device,
 ) -> anyhow::Result<f64> {
     if rows.is_empty() {
@@ -322,7 +364,7 @@ fn evaluate(
     }
     let mut total = 0.0;
     for row in rows {
-        let sample = prepare_sample(row, model, tokenizer, &cfg.dpe, cfg.max_len)?;
+        let sample = prepare_sample(row, model, tokenizer, prep, cfg.max_len)?;
         let batch = collate(
             &[sample],
             tokenizer.pad_id,

@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, Schema, 
 use arrow::datatypes::{UInt32Type, UInt64Type};
 use serde_json::{json, Value};
 
+use super::depth_png::DepthSource;
 use super::{CameraRow, ImageBlob, ModelRow, ObjectRow, QaRow, SampleRow, SCHEMA_VERSION};
 use crate::qa::Turn;
 
@@ -28,6 +29,7 @@ pub mod col {
     pub const FRAME_ID: &str = "frame_id";
     pub const IMAGE: &str = "image";
     pub const DEPTH: &str = "depth";
+    pub const DEPTH_SOURCE: &str = "depth_source";
     pub const INSTANCE_MASK: &str = "instance_mask";
     pub const INTRINSICS: &str = "intrinsics";
     pub const DEPTH_INTRINSICS: &str = "depth_intrinsics";
@@ -37,7 +39,7 @@ pub mod col {
     pub const CONVERSATIONS: &str = "conversations";
 
     /// Every column, in schema order.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         ID,
         SCENE_ID,
         SOURCE,
@@ -45,6 +47,7 @@ pub mod col {
         FRAME_ID,
         IMAGE,
         DEPTH,
+        DEPTH_SOURCE,
         INSTANCE_MASK,
         INTRINSICS,
         DEPTH_INTRINSICS,
@@ -55,7 +58,11 @@ pub mod col {
     ];
 
     /// The columns a model reads (training and prediction): [`super::super::ModelRow`].
-    pub const MODEL: [&str; 5] = [ID, IMAGE, DEPTH, CONVERSATIONS, QA];
+    pub const MODEL: [&str; 6] = [ID, IMAGE, DEPTH, DEPTH_SOURCE, CONVERSATIONS, QA];
+
+    /// Columns of [`MODEL`] a shard may lack: data from elsewhere (the official SD-VLM
+    /// release has no depth; shards of schema version 1 have no `depth_source`).
+    pub const MODEL_OPTIONAL: [&str; 2] = [DEPTH, DEPTH_SOURCE];
 }
 
 fn utf8(name: &str) -> Field {
@@ -166,6 +173,7 @@ pub fn hf_features() -> Value {
         (col::FRAME_ID, value("string")),
         (col::IMAGE, image()),
         (col::DEPTH, image()),
+        (col::DEPTH_SOURCE, value("string")),
         (col::INSTANCE_MASK, image()),
         (col::INTRINSICS, camera.clone()),
         (col::DEPTH_INTRINSICS, camera),
@@ -193,6 +201,7 @@ pub fn schema() -> SchemaRef {
         utf8(col::FRAME_ID),
         Field::new(col::IMAGE, DataType::Struct(image_fields()), true),
         Field::new(col::DEPTH, DataType::Struct(image_fields()), true),
+        utf8(col::DEPTH_SOURCE),
         Field::new(col::INSTANCE_MASK, DataType::Struct(image_fields()), true),
         Field::new(col::INTRINSICS, DataType::Struct(camera_fields()), true),
         Field::new(
@@ -394,6 +403,7 @@ pub fn to_batch(rows: &[SampleRow]) -> Result<RecordBatch, arrow::error::ArrowEr
         strings(rows.iter().map(|r| r.frame_id.as_str())),
         image_array(&images),
         image_array(&depths),
+        strings(rows.iter().map(|r| r.depth_source.as_str())),
         image_array(&masks),
         camera_array(&cams),
         camera_array(&depth_cams),
@@ -424,6 +434,32 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ShapeE
     batch
         .column_by_name(name)
         .ok_or_else(|| shape(name, "missing (is this an msmu shard?)"))
+}
+
+/// The `depth_source` of every row; [`DepthSource::Mesh`] for a batch without the column
+/// (schema version 1).
+fn depth_sources(batch: &RecordBatch) -> Result<Vec<DepthSource>, ShapeError> {
+    if batch.column_by_name(col::DEPTH_SOURCE).is_none() {
+        return Ok(vec![DepthSource::Mesh; batch.num_rows()]);
+    }
+    let values = str_col(batch, col::DEPTH_SOURCE)?;
+    (0..values.len())
+        .map(|i| {
+            if values.is_null(i) {
+                return Ok(DepthSource::Mesh);
+            }
+            let v = values.value(i);
+            DepthSource::parse(v).ok_or_else(|| {
+                shape(
+                    col::DEPTH_SOURCE,
+                    format!(
+                        "row {i}: `{v}` is not one of {}",
+                        DepthSource::ALL.map(DepthSource::as_str).join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 fn str_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ShapeError> {
@@ -682,6 +718,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<SampleRow>, ShapeError> {
     );
     let images = read_images(batch, col::IMAGE)?;
     let depths = read_images(batch, col::DEPTH)?;
+    let depth_source = depth_sources(batch)?;
     let masks = read_images(batch, col::INSTANCE_MASK)?;
     let cams = read_cameras(batch, col::INTRINSICS)?;
     let depth_cams = read_cameras(batch, col::DEPTH_INTRINSICS)?;
@@ -707,6 +744,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<SampleRow>, ShapeError> {
             frame_id: frame.value(i).to_string(),
             image: required(image, col::IMAGE, i)?,
             depth: required(depth, col::DEPTH, i)?,
+            depth_source: depth_source[i],
             instance_mask: mask,
             intrinsics: cams[i],
             depth_intrinsics: depth_cams[i],
@@ -732,7 +770,12 @@ fn required(image: Option<ImageBlob>, column: &str, row: usize) -> Result<ImageB
 pub fn model_rows_from_batch(batch: &RecordBatch) -> Result<Vec<ModelRow>, ShapeError> {
     let id = str_col(batch, col::ID)?;
     let images = read_images(batch, col::IMAGE)?;
-    let depths = read_images(batch, col::DEPTH)?;
+    // No depth column (data from elsewhere): every row without depth.
+    let depths = match batch.column_by_name(col::DEPTH) {
+        Some(_) => read_images(batch, col::DEPTH)?,
+        None => vec![None; batch.num_rows()],
+    };
+    let depth_source = depth_sources(batch)?;
     let qa = read_qa(batch)?;
     let turns = read_turns(batch)?;
     let parts = images.into_iter().zip(depths).zip(qa).zip(turns);
@@ -742,7 +785,9 @@ pub fn model_rows_from_batch(batch: &RecordBatch) -> Result<Vec<ModelRow>, Shape
             Ok(ModelRow {
                 id: id.value(i).to_string(),
                 image: required(image, col::IMAGE, i)?,
-                depth: required(depth, col::DEPTH, i)?,
+                // An empty blob is no depth either.
+                depth: depth.filter(|d| !d.bytes.is_empty()),
+                depth_source: depth_source[i],
                 conversations,
                 qa,
             })
@@ -769,6 +814,7 @@ mod tests {
                 bytes: vec![1, 2, 3],
                 path: None,
             },
+            depth_source: DepthSource::ALL[i % 3],
             instance_mask: (i % 2 == 0).then(|| ImageBlob {
                 bytes: vec![9],
                 path: Some("m.png".into()),
@@ -827,13 +873,13 @@ mod tests {
     fn features_file_matches_the_schema() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../schemas/dataset-v1.features.json"
+            "/../../schemas/dataset-v2.features.json"
         );
         let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(
             file,
             hf_features(),
-            "regenerate schemas/dataset-v1.features.json"
+            "regenerate schemas/dataset-v2.features.json"
         );
     }
 

@@ -3,7 +3,7 @@
 //! [`arrow_rows::col`]), the Parquet shard writer and whole-row reader ([`shard`]), the
 //! projected row-group reader of the trainer and `msmu predict` ([`reader`], [`ModelRow`]),
 //! and the one atomic file writer ([`atomic`]). Schema version [`SCHEMA_VERSION`] is
-//! documented in `schemas/dataset-v1.md` and `schemas/dataset-v1.features.json`.
+//! documented in `schemas/dataset-v2.md` and `schemas/dataset-v2.features.json`.
 
 pub mod arrow_rows;
 pub mod atomic;
@@ -15,9 +15,11 @@ pub mod shard;
 use serde::{Deserialize, Serialize};
 
 use crate::qa::{QaPair, Turn};
+use depth_png::DepthSource;
 
 /// Version of the row layout; bump on any change of columns or their meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 added `depth_source`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Encoded image file (JPEG or PNG) as Hugging Face stores an `Image` feature.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,8 +112,11 @@ pub struct SampleRow {
     pub frame_id: String,
     /// The original colour frame (JPEG bytes as stored by the source).
     pub image: ImageBlob,
-    /// 16-bit PNG, metric depth in millimetres rendered from the mesh, 0 = no surface.
+    /// 16-bit PNG, 0 = no value: metric depth in millimetres rendered from the mesh, or an
+    /// estimate of the colour image ([`depth_source`](Self::depth_source) says which).
     pub depth: ImageBlob,
+    /// What `depth` holds (`msmu build --depth-source`).
+    pub depth_source: DepthSource,
     /// 16-bit PNG of instance ids (0 = none), with `--with-masks`.
     pub instance_mask: Option<ImageBlob>,
     /// Camera of `image`.
@@ -126,12 +131,14 @@ pub struct SampleRow {
 }
 
 /// The columns of a row that a model reads ([`arrow_rows::col::MODEL`]): what training and
-/// prediction decode, and nothing else. The fields are those of [`SampleRow`].
+/// prediction decode, and nothing else. The fields are those of [`SampleRow`], except that
+/// `depth` is `None` for a row without depth (no `depth` column, a null or an empty blob).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelRow {
     pub id: String,
     pub image: ImageBlob,
-    pub depth: ImageBlob,
+    pub depth: Option<ImageBlob>,
+    pub depth_source: DepthSource,
     pub conversations: Vec<Turn>,
     pub qa: Vec<QaRow>,
 }
@@ -141,7 +148,8 @@ impl From<SampleRow> for ModelRow {
         ModelRow {
             id: row.id,
             image: row.image,
-            depth: row.depth,
+            depth: Some(row.depth).filter(|d| !d.bytes.is_empty()),
+            depth_source: row.depth_source,
             conversations: row.conversations,
             qa: row.qa,
         }

@@ -123,17 +123,19 @@ pub fn read_row_group(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadEr
     let roots = schema.root_schema().get_fields();
     let indices = col::MODEL
         .iter()
-        .map(|&name| {
-            roots
-                .iter()
-                .position(|field| field.name() == name)
-                .ok_or_else(|| ReadError::Column {
-                    file: file.to_path_buf(),
-                    source: ShapeError {
-                        column: name.to_string(),
-                        problem: "missing".to_string(),
-                    },
-                })
+        .filter_map(|&name| {
+            let found = roots.iter().position(|field| field.name() == name);
+            // Optional columns a shard may lack (see `col::MODEL_OPTIONAL`).
+            (found.is_some() || !col::MODEL_OPTIONAL.contains(&name)).then_some((name, found))
+        })
+        .map(|(name, found)| {
+            found.ok_or_else(|| ReadError::Column {
+                file: file.to_path_buf(),
+                source: ShapeError {
+                    column: name.to_string(),
+                    problem: "missing".to_string(),
+                },
+            })
         })
         .collect::<Result<Vec<usize>, ReadError>>()?;
     let mask = ProjectionMask::roots(schema, indices);
@@ -190,6 +192,7 @@ mod tests {
     use parquet::arrow::ArrowWriter;
 
     use super::*;
+    use crate::dataset::depth_png::DepthSource;
     use crate::dataset::shard::{read_shard, ShardLimits, ShardWriter};
     use crate::dataset::{ImageBlob, QaRow, SampleRow};
     use crate::qa::Turn;
@@ -361,18 +364,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let batch = arrow_rows::to_batch(&(0..2).map(sample).collect::<Vec<_>>()).unwrap();
         let path = dir.path().join("data/train-00000-of-00001.parquet");
-        write_batch(&path, &replace_column(&batch, col::DEPTH, "depth_mm", None));
+        write_batch(&path, &replace_column(&batch, col::IMAGE, "picture", None));
         let err = read_row_group(&path, 0).unwrap_err();
         let message = err.to_string();
         let (file, shape) = column_error(err);
         assert_eq!(
             (file.as_path(), shape.column.as_str()),
-            (path.as_path(), "depth")
+            (path.as_path(), "image")
         );
         assert!(
-            message.contains("train-00000-of-00001.parquet") && message.contains("`depth`"),
+            message.contains("train-00000-of-00001.parquet") && message.contains("`image`"),
             "{message}"
         );
+    }
+
+    fn read_back(dir: &Path, batch: &RecordBatch) -> Vec<ModelRow> {
+        let path = dir.join("data/full-00000-of-00001.parquet");
+        write_batch(&path, batch);
+        read_row_group(&path, 0).unwrap()
+    }
+
+    #[test]
+    fn rows_without_depth_columns_read_as_rows_without_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<SampleRow> = (0..3)
+            .map(|i| SampleRow {
+                depth_source: DepthSource::EstimatedRelative,
+                ..sample(i)
+            })
+            .collect();
+        let batch = arrow_rows::to_batch(&rows).unwrap();
+        assert_eq!(
+            read_back(dir.path(), &batch)[0].depth_source,
+            DepthSource::EstimatedRelative
+        );
+        let path = dir.path().join("data/train-00000-of-00001.parquet");
+        // Data from elsewhere: no depth, no depth_source (a renamed column is ignored).
+        let no_source = replace_column(&batch, col::DEPTH_SOURCE, "other", None);
+        write_batch(
+            &path,
+            &replace_column(&no_source, col::DEPTH, "depth_mm", None),
+        );
+        let rows = read_row_group(&path, 0).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.depth.is_none()));
+        // Schema version 1: depth without depth_source is mesh depth.
+        let v1 = dir.path().join("data/test-00000-of-00001.parquet");
+        write_batch(&v1, &no_source);
+        let rows = read_row_group(&v1, 0).unwrap();
+        assert!(rows
+            .iter()
+            .all(|r| r.depth.is_some() && r.depth_source == DepthSource::Mesh));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! folder.
 
 mod analysis;
+pub mod estimate;
 mod resume;
 mod rows;
 pub mod scene;
@@ -21,6 +22,7 @@ mod sink;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use rayon::prelude::*;
@@ -38,6 +40,8 @@ use resume::{Opened, Resume};
 use scene::{build_scene, SceneContext, SceneJob, SceneOutput};
 use sink::ShardSink;
 
+pub use estimate::{DepthChoice, DepthConfig, DepthEstimator};
+
 pub use resume::STATE_DIR;
 
 /// Everything that decides the rows (what `--config FILE` holds; every field optional).
@@ -52,6 +56,8 @@ pub struct BuildConfig {
     pub test_fraction: f64,
     /// Write the 16-bit instance-id PNG per row.
     pub with_masks: bool,
+    /// What fills the depth column.
+    pub depth: DepthConfig,
 }
 
 impl Default for BuildConfig {
@@ -68,6 +74,7 @@ impl Default for BuildConfig {
             limits: ShardLimits::default(),
             test_fraction: 0.1,
             with_masks: false,
+            depth: DepthConfig::default(),
         }
     }
 }
@@ -102,6 +109,9 @@ pub struct BuildPlan {
     pub resume: bool,
     /// Called after each scene with (record, rows written so far, QA so far).
     pub progress: Option<ProgressFn>,
+    /// The estimator of `config.depth.source == Estimated` (whose identity is
+    /// `config.depth.model`).
+    pub estimator: Option<Arc<dyn DepthEstimator>>,
 }
 
 /// Scene folders under the roots, sorted by scene id (then path), `--shard K/N` applied.
@@ -173,8 +183,33 @@ pub struct BuildSummary {
     pub resumed_scenes: usize,
 }
 
+/// The estimator and the recorded depth settings agree.
+fn check_depth(plan: &BuildPlan) -> anyhow::Result<()> {
+    let depth = &plan.config.depth;
+    match (depth.source, &plan.estimator) {
+        (DepthChoice::Mesh, None) => Ok(()),
+        (DepthChoice::Mesh, Some(_)) => {
+            bail!("a depth model was given but the depth source is `mesh`")
+        }
+        (DepthChoice::Estimated, None) => bail!(
+            "`--depth-source estimated` needs `--depth-model DIR` (a Depth-Anything-V2 folder)"
+        ),
+        (DepthChoice::Estimated, Some(e)) => {
+            let identity = e.identity();
+            if depth.model.as_deref() != Some(identity.as_str()) {
+                bail!(
+                    "the build config names depth model {:?} but the estimator is {identity:?}",
+                    depth.model
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Runs a build plan to completion.
 pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
+    check_depth(&plan)?;
     let mut resume = match Resume::open(&plan)? {
         Opened::Finished(manifest) => {
             return Ok(BuildSummary {
@@ -188,6 +223,7 @@ pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
     let todo = resume.todo(&plan.jobs);
     let resumed_scenes = plan.jobs.len() - todo.len();
     let ctx = SceneContext {
+        estimator: plan.estimator.as_deref(),
         config: &plan.config,
         templates: &plan.templates,
         read: &plan.read,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::dataset::depth_png::{encode_png_gray16, metres_to_mm};
+use crate::dataset::depth_png::{encode_png_gray16, metres_to_mm, DepthSource};
 use crate::dataset::manifest::SceneRecord;
 use crate::dataset::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow};
 use crate::geom::measure::find_measurement;
@@ -15,6 +15,7 @@ use crate::render::RenderedView;
 use crate::scene::{pose_to_row_major, CameraModel, Frame, ImageSource, Scene};
 
 use super::analysis::{depth_render, SceneAnalysis};
+use super::estimate::estimated_png;
 use super::scene::SceneContext;
 
 /// The rows of an analysed scene, in frame order. Counts the images and QA pairs in `rec` and
@@ -81,12 +82,22 @@ fn view_row(
         renders.remove(&frame_index),
         config.views.analysis_resolution,
     );
-    let depth_png = encode_png_gray16(
-        &metres_to_mm(&rendered.depth_m),
-        rendered.width,
-        rendered.height,
-    )
-    .map_err(|err| format!("frame {}: depth encoding failed: {err}", frame.id))?;
+    let (depth_png, depth_source) = match ctx.estimator {
+        None => (
+            encode_png_gray16(
+                &metres_to_mm(&rendered.depth_m),
+                rendered.width,
+                rendered.height,
+            )
+            .map_err(|err| format!("frame {}: depth encoding failed: {err}", frame.id))?,
+            DepthSource::Mesh,
+        ),
+        Some(estimator) => (
+            estimated_png(estimator, &image_bytes, rendered.width, rendered.height)
+                .map_err(|err| format!("frame {}: depth estimation failed: {err:#}", frame.id))?,
+            estimator.source(),
+        ),
+    };
     let instance_mask = if config.with_masks {
         instance_mask(&rendered, scene_id, &frame.id)
     } else {
@@ -107,6 +118,7 @@ fn view_row(
             bytes: depth_png,
             path: Some(format!("{}/depth/{}.png", scene_id, frame.id)),
         },
+        depth_source,
         instance_mask,
         intrinsics: camera_row(&frame.color),
         depth_intrinsics: camera_row(&depth_model),

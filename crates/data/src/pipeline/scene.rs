@@ -35,6 +35,8 @@ pub struct SceneJob {
 /// Everything a scene job needs besides the scene (shared, read-only).
 pub struct SceneContext<'a> {
     pub config: &'a BuildConfig,
+    /// Fills the depth column with `--depth-source estimated`.
+    pub estimator: Option<&'a dyn super::DepthEstimator>,
     pub templates: &'a TemplateSet,
     pub read: &'a ReadOptions,
     pub visibility: VisibilityConfig,

@@ -1,0 +1,152 @@
+"""One depth source per run, end to end (issue #13): `msmu build --depth-source estimated` with a
+tiny random Depth-Anything-V2 (transformers layout, made here) writes the estimator's output and
+`depth_source` per row; `msmu train --preset tiny` on those shards records the depth source and
+sense; `msmu predict` runs with it and refuses mesh depth unless `--allow-depth-mismatch`; DPE
+without depth and without a depth model fails for train and predict, naming the row.
+Requires the `train` build of msmu."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from conftest import FIXTURES, msmu_bin
+from test_depth_anything import build_hf, processor
+
+
+def msmu(*args, check=True):
+    result = subprocess.run([msmu_bin(), *map(str, args)], capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, f"msmu {' '.join(map(str, args))}:\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def relative_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("da_relative")
+    model = build_hf("relative", seed=3)
+    model.save_pretrained(out)
+    processor().save_pretrained(out)
+    return out, model
+
+
+@pytest.fixture(scope="module")
+def estimated(relative_model, tmp_path_factory):
+    """The ScanNet fixture scenes built with estimated depth (train split)."""
+    model_dir, _ = relative_model
+    out = tmp_path_factory.mktemp("estimated") / "ds"
+    msmu("build", "--scannet-root", FIXTURES / "scannet", "--out", out, "--split", "train",
+         "--seed", "1", "--depth-source", "estimated", "--depth-model", model_dir)
+    return out
+
+
+def rows(dataset: Path):
+    table = pa.concat_tables(pq.read_table(f) for f in sorted((dataset / "data").glob("*.parquet")))
+    return table.to_pylist()
+
+
+def test_estimated_build_holds_the_estimators_depth(relative_model, estimated):
+    _, model = relative_model
+    manifest = json.loads((estimated / "manifest.json").read_text())
+    identity = manifest["config"]["depth"]["model"]
+    assert manifest["config"]["depth"]["source"] == "estimated"
+    assert identity.startswith("Depth-Anything-V2 relative"), identity
+    msmu("validate", estimated)
+    table = rows(estimated)
+    assert table and all(r["depth_source"] == "estimated-relative" for r in table)
+    from transformers.models.dpt.image_processing_pil_dpt import DPTImageProcessorPil  # noqa: F401
+
+    proc = processor()
+    for r in table[:2]:
+        image = Image.open(__import__("io").BytesIO(r["image"]["bytes"])).convert("RGB")
+        depth = np.array(Image.open(__import__("io").BytesIO(r["depth"]["bytes"])))
+        assert depth.dtype == np.uint16
+        cam = r["depth_intrinsics"]
+        assert depth.shape == (cam["height"], cam["width"])
+        # The reference: transformers' forward, resized (bicubic, as the HF post-processing) to
+        # the depth camera's resolution, then mapped min..max -> 1..65535.
+        with torch.no_grad():
+            pixels = proc(images=image, return_tensors="pt")["pixel_values"]
+            pred = model(pixel_values=pixels).predicted_depth[:, None]
+            pred = F.interpolate(pred, size=depth.shape, mode="bicubic", align_corners=False)[0, 0]
+        v = pred.double().numpy()
+        expected = 1 + np.round((v - v.min()) / (v.max() - v.min()) * 65534)
+        diff = np.abs(depth.astype(np.int64) - expected.astype(np.int64))
+        # fp32 forward differences move a sample by a step of 65534 / range at most a little.
+        assert np.percentile(diff, 99) <= 2 and diff.max() <= 50, (diff.max(), np.percentile(diff, 99))
+        assert depth.min() >= 1 and depth.max() == 65535
+
+
+def test_train_and_predict_on_estimated_depth(estimated, relative_model, tmp_path):
+    model_dir, _ = relative_model
+    run = tmp_path / "run"
+    msmu("train", "--preset", "tiny", "--data", estimated, "--out", run, "--max-steps", "2",
+         "--batch-size", "2", "--lora-r", "4", "--lora-alpha", "8", "--eval-split", "train")
+    record = json.loads((run / "msmu_train.json").read_text())
+    assert record["depth"] == {"source": "estimated-relative", "sense": "inverse"}, record
+    assert record["dpe"]["enabled"] is True
+    preds = tmp_path / "preds.jsonl"
+    msmu("predict", "--model", run, "--adapter", run, "--bench", estimated, "--split", "train",
+         "--limit", "1", "--max-new-tokens", "4", "--out", preds)
+    assert preds.read_text().strip()
+    # Estimating on the fly with the same model is the same depth source: accepted.
+    msmu("predict", "--model", run, "--adapter", run, "--bench", estimated, "--split", "train",
+         "--limit", "1", "--max-new-tokens", "4", "--out", preds,
+         "--depth-source", "estimate", "--depth-model", model_dir)
+    # Mesh depth (the fixture shards) is another source: refused, with the reason...
+    mesh = FIXTURES / "shards"
+    refused = msmu("predict", "--model", run, "--adapter", run, "--bench", mesh, "--limit", "1",
+                   "--max-new-tokens", "4", "--out", tmp_path / "mesh.jsonl", check=False)
+    assert refused.returncode != 0
+    assert "estimated-relative" in refused.stderr and "mesh" in refused.stderr, refused.stderr
+    assert "--allow-depth-mismatch" in refused.stderr
+    assert not (tmp_path / "mesh.jsonl").exists()
+    # ... unless allowed.
+    msmu("predict", "--model", run, "--adapter", run, "--bench", mesh, "--limit", "1",
+         "--max-new-tokens", "4", "--out", tmp_path / "mesh.jsonl", "--allow-depth-mismatch")
+
+
+def without_depth(src: Path, dst: Path):
+    """The dataset with its depth columns dropped (as data from elsewhere has none)."""
+    (dst / "data").mkdir(parents=True)
+    for f in sorted((src / "data").glob("*.parquet")):
+        table = pq.read_table(f)
+        table = table.drop_columns([c for c in ("depth", "depth_source") if c in table.column_names])
+        pq.write_table(table, dst / "data" / f.name)
+    first = pq.read_table(sorted((dst / "data").glob("*.parquet"))[0], columns=["id"])
+    return first.column("id")[0].as_py()
+
+
+def test_dpe_without_depth_or_model_fails_naming_the_row(estimated, relative_model, tmp_path):
+    model_dir, _ = relative_model
+    bare = tmp_path / "bare"
+    first_id = without_depth(estimated, bare)
+    failed = msmu("train", "--preset", "tiny", "--data", bare, "--out", tmp_path / "run",
+                  "--max-steps", "1", "--batch-size", "1", check=False)
+    assert failed.returncode != 0
+    assert first_id in failed.stderr and "--depth-model" in failed.stderr, failed.stderr
+    # Without DPE the same data trains; with a depth model the rows are estimated.
+    run = tmp_path / "nodpe"
+    msmu("train", "--preset", "tiny", "--data", bare, "--out", run, "--max-steps", "1",
+         "--batch-size", "1", "--depth-source", "none", "--lora-r", "4", "--lora-alpha", "8")
+    est = tmp_path / "est"
+    msmu("train", "--preset", "tiny", "--data", bare, "--out", est, "--max-steps", "1",
+         "--batch-size", "1", "--depth-model", model_dir, "--lora-r", "4", "--lora-alpha", "8")
+    assert json.loads((est / "msmu_train.json").read_text())["depth"]["source"] == "estimated-relative"
+    # predict with DPE on (the adapter trained with it) and no depth: fails naming the row.
+    failed = msmu("predict", "--model", est, "--adapter", est, "--bench", bare, "--split", "train",
+                  "--limit", "1", "--out", tmp_path / "p.jsonl", check=False)
+    assert failed.returncode != 0
+    assert first_id in failed.stderr and "--depth-model" in failed.stderr, failed.stderr
+    # --depth-source estimate without a model is refused before anything runs.
+    for cmd in (["train", "--preset", "tiny", "--data", bare, "--out", tmp_path / "x"],
+                ["predict", "--model", est, "--bench", bare, "--out", tmp_path / "y.jsonl"]):
+        failed = msmu(*cmd, "--depth-source", "estimate", check=False)
+        assert failed.returncode != 0 and "--depth-model" in failed.stderr, failed.stderr
