@@ -128,7 +128,13 @@ pub fn prepare_images(
     let depth_cells = if dpe.enabled {
         let depth = DepthMm::decode_png(&row.depth.bytes)
             .with_context(|| format!("{}: decoding depth", row.id))?;
-        Some(dpe::depth_cells(&depth, grid, dpe))
+        Some(dpe::depth_cells_for(
+            &depth,
+            grid,
+            dpe,
+            true,
+            dpe::noise_seed(0, &row.id),
+        ))
     } else {
         None
     };
