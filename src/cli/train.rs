@@ -27,7 +27,13 @@ pub struct DpeArgs {
     /// Train/predict without the depth positional encoding.
     #[arg(long)]
     pub no_dpe: bool,
-    /// Depth grid alignment: `padded` (depth padded like the image) or `official`.
+    /// Depth grid alignment. `padded` (default): depth padded like the image so cells line up
+    /// with the image tokens; adaptive cell bounds [floor(i*S/G), ceil((i+1)*S/G)), mean of
+    /// the valid pixels, empty cells left out of the min-max and set to 0. `official`: the
+    /// unpadded map, as the official code; with ground-truth depth (the shards' depth) the
+    /// official ground-truth rule: cells [floor(i*S/G), floor((i+1)*S/G)), mean of the valid
+    /// pixels, an empty cell is 0 and counts in the min-max; with estimated depth the
+    /// official AdaptiveAvgPool2d rule (the `padded` bounds and empty-cell rule).
     #[arg(long, value_enum)]
     pub depth_align: Option<DepthAlign>,
     /// Sense of the depth DPE encodes: `metric` (larger = farther) or `inverse` (larger =
@@ -38,6 +44,28 @@ pub struct DpeArgs {
     /// DPE scale alpha.
     #[arg(long)]
     pub dpe_alpha: Option<f64>,
+    /// Multiplicative log-normal depth noise before pooling: every valid pixel d becomes
+    /// d*exp(SIGMA*z), z ~ N(0,1), seeded per row (0: none).
+    #[arg(
+        long,
+        value_name = "SIGMA",
+        allow_hyphen_values = true,
+        value_parser = parse_noise_sigma
+    )]
+    pub depth_noise: Option<f64>,
+}
+
+/// A noise sigma: finite and at least 0.
+fn parse_noise_sigma(text: &str) -> Result<f64, String> {
+    let sigma: f64 = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a number: {e}"))?;
+    if !sigma.is_finite() || sigma < 0.0 {
+        return Err(format!(
+            "`{text}`: the depth noise sigma must be finite and >= 0"
+        ));
+    }
+    Ok(sigma)
 }
 
 impl DpeArgs {
@@ -46,6 +74,7 @@ impl DpeArgs {
         if self.depth_align.is_none()
             && self.depth_sense.is_none()
             && self.dpe_alpha.is_none()
+            && self.depth_noise.is_none()
             && !self.no_dpe
         {
             return None;
@@ -56,6 +85,7 @@ impl DpeArgs {
             alpha: self.dpe_alpha.unwrap_or(d.alpha),
             align: self.depth_align.unwrap_or(d.align),
             sense: self.depth_sense.unwrap_or(d.sense),
+            noise_sigma: self.depth_noise.unwrap_or(d.noise_sigma),
         })
     }
 }
@@ -217,13 +247,30 @@ pub struct DpeDumpArgs {
     pub grid: usize,
     #[arg(long)]
     pub hidden: i64,
+    /// Grid alignment (see `msmu train --depth-align`).
     #[arg(long, value_enum, default_value = "padded")]
     pub align: DepthAlign,
     #[arg(long, value_enum, default_value = "metric")]
     pub sense: DepthSense,
     #[arg(long, default_value_t = 100.0)]
     pub alpha: f64,
-    /// Output safetensors file with `pe` [grid*grid, hidden] and `cells` [grid*grid] (f64).
+    /// The map is ground-truth depth: with `--align official`, the official ground-truth rule.
+    #[arg(long)]
+    pub ground_truth: bool,
+    /// Multiplicative log-normal depth noise sigma (0: none).
+    #[arg(
+        long,
+        value_name = "SIGMA",
+        default_value_t = 0.0,
+        allow_hyphen_values = true,
+        value_parser = parse_noise_sigma
+    )]
+    pub noise: f64,
+    /// Seed of the depth noise.
+    #[arg(long, default_value_t = 0)]
+    pub noise_seed: u64,
+    /// Output safetensors file with `pe` [grid*grid, hidden] and `cells` [grid*grid] (f64),
+    /// and with --noise > 0 `noisy` [height, width] (f64 mm, 0 = invalid).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -237,21 +284,30 @@ pub fn run_dpe(args: &DpeDumpArgs) -> anyhow::Result<ExitCode> {
         alpha: args.alpha,
         align: args.align,
         sense: args.sense,
+        noise_sigma: args.noise,
     };
-    let cells = dpe::depth_cells(&depth, args.grid, &cfg);
+    let cells = dpe::depth_cells_for(&depth, args.grid, &cfg, args.ground_truth, args.noise_seed);
     let pe = dpe::encode(
         std::slice::from_ref(&cells),
         args.hidden,
         msmu_train::tch::Device::Cpu,
     )
     .squeeze_dim(0);
-    let tensors = [
+    let mut tensors = vec![
         ("pe".to_string(), pe),
         (
             "cells".to_string(),
             msmu_train::tch::Tensor::from_slice(&cells),
         ),
     ];
+    if args.noise > 0.0 {
+        let noisy = dpe::add_depth_noise(&depth, args.noise, args.noise_seed);
+        let shape = [depth.height as i64, depth.width as i64];
+        tensors.push((
+            "noisy".to_string(),
+            msmu_train::tch::Tensor::from_slice(&noisy).view(shape),
+        ));
+    }
     msmu_train::tch::Tensor::write_safetensors(&tensors, &args.out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -29,3 +29,34 @@ def reference_dpe(depth_mm, grid, hidden, alpha=100.0, align="padded", sense="me
     w = 1.0 / (10000.0 ** (i / (hidden // 2)))
     theta = norm[:, None] * w[None, :]
     return torch.stack([theta.sin(), theta.cos()], dim=-1).reshape(-1, hidden), norm
+
+
+def reference_official_gt_cells(depth_mm, grid, alpha=100.0, sense="metric"):
+    """The official ground-truth-depth pooling, in plain numpy loops: the unpadded map, cell
+    (i, j) covers rows int(i*H/G) .. int((i+1)*H/G) and columns int(j*W/G) .. int((j+1)*W/G)
+    (end exclusive, no overlap), its value is the mean of its non-zero pixels, 0 when it has
+    none, and that 0 takes part in the min-max over all G*G cells:
+    alpha * (d - min) / (max - min + 1e-9). Returns the G*G cells, row-major (float64)."""
+    d = depth_mm.astype(np.float64)
+    if sense == "inverse":
+        d = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
+    h, w = d.shape
+    cells = np.zeros((grid, grid))
+    for i in range(grid):
+        y0, y1 = int(i * h / grid), int((i + 1) * h / grid)
+        for j in range(grid):
+            x0, x1 = int(j * w / grid), int((j + 1) * w / grid)
+            block = d[y0:y1, x0:x1]
+            nonzero = block[block > 0]
+            cells[i, j] = nonzero.mean() if nonzero.size else 0.0
+    lo, hi = cells.min(), cells.max()
+    return (alpha * (cells - lo) / (hi - lo + 1e-9)).flatten()
+
+
+def encode_reference(cells, hidden):
+    """Interleaved sin/cos of float64 cells [N] -> [N, hidden] (docs MSMU.md section 4)."""
+    norm = torch.as_tensor(np.asarray(cells), dtype=torch.float64)
+    i = torch.arange(hidden // 2, dtype=torch.float64)
+    w = 1.0 / (10000.0 ** (i / (hidden // 2)))
+    theta = norm[:, None] * w[None, :]
+    return torch.stack([theta.sin(), theta.cos()], dim=-1).reshape(-1, hidden)

@@ -60,6 +60,9 @@ pub struct ImagePrep {
     pub depth: DepthInput,
     /// The run's depth source (`None` without DPE); a row of another source is an error.
     pub source: Option<DepthSource>,
+    /// Run seed of `--depth-noise` (each row's noise is seeded by this and its id, so it is
+    /// the same whatever the batch order, and the same in every epoch).
+    pub noise_seed: u64,
 }
 
 impl ImagePrep {
@@ -75,6 +78,7 @@ impl ImagePrep {
                 estimator: None,
             },
             source: None,
+            noise_seed: 0,
         }
     }
 
@@ -95,6 +99,7 @@ impl ImagePrep {
                 dpe,
                 depth,
                 source: None,
+                noise_seed: 0,
             });
         }
         let source = match (depth.fixed_source(), first_row) {
@@ -111,6 +116,7 @@ impl ImagePrep {
             dpe,
             depth,
             source: Some(source),
+            noise_seed: 0,
         })
     }
 
@@ -216,7 +222,16 @@ pub fn prepare_images(
         sense: depth::pool_sense(source, prep.dpe.sense),
         ..prep.dpe.clone()
     };
-    Ok((pixel_values, Some(dpe::depth_cells(&depth, grid, &cfg))))
+    // Ground truth (mesh) depth takes the official ground-truth pooling under
+    // `--depth-align official`; estimates the official AdaptiveAvgPool2d path.
+    let cells = dpe::depth_cells_for(
+        &depth,
+        grid,
+        &cfg,
+        source.is_ground_truth(),
+        dpe::noise_seed(prep.noise_seed, &row.id),
+    );
+    Ok((pixel_values, Some(cells)))
 }
 
 /// A padded batch on the device.

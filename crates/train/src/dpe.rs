@@ -2,20 +2,32 @@
 //! vision patch grid, normalised per image, and encoded as interleaved sin/cos over the LLM
 //! hidden size, added to the image tokens after the projector. No parameters.
 //!
-//! Exact definition (the Python reference in `tests/python/test_train_dpe.py` follows it):
-//! 1. depth: 16-bit PNG in millimetres, 0 = invalid. `DepthSense::Inverse` turns valid
-//!    pixels into 1/mm first (the sense of relative depth estimators, larger = nearer).
+//! Exact definition (the Python reference in `tests/python/dpe_reference.py` follows it):
+//! 1. depth: 16-bit PNG in millimetres, 0 = invalid. With `DpeConfig::noise_sigma > 0` every
+//!    valid pixel `d` first becomes `d exp(sigma z)`, `z ~ N(0, 1)` drawn per pixel in raster
+//!    order from a ChaCha8 stream seeded by [`noise_seed`] (training augmentation, see
+//!    [`add_depth_noise`]); the noisy values stay f64 (not rounded back to millimetres).
+//!    `DepthSense::Inverse` then turns valid pixels into 1/mm (the sense of relative depth
+//!    estimators, larger = nearer).
 //! 2. `DepthAlign::Padded`: pad the map to a square exactly as the image is padded
 //!    (centred, offset `(long - short) / 2` rounded down), padding invalid;
 //!    `DepthAlign::Official`: no padding (the official code; cells then miss the tokens).
-//! 3. Adaptive average pooling to `grid x grid` cells over valid pixels only (cell `i` of `n`
-//!    input pixels covers `floor(i n / g) .. ceil((i + 1) n / g)`). A cell without valid pixels
-//!    is empty.
-//! 4. `d = alpha (d - min) / (max - min + 1e-9)`, min and max over non-empty cells; empty
-//!    cells get `d = 0`.
+//! 3. Pooling to `grid x grid` cells, averaging valid (non-zero) pixels only. Two rules:
+//!    - adaptive (`Padded`, and `Official` with estimated depth: the official
+//!      `AdaptiveAvgPool2d` path): cell `i` of `n` input pixels covers
+//!      `floor(i n / g) .. ceil((i + 1) n / g)` (neighbouring cells may overlap by a pixel).
+//!      A cell without valid pixels is empty: it is left out of the min-max of step 4 and
+//!      gets `d = 0`.
+//!    - official ground truth (`Official` with ground-truth depth, [`depth_cells_for`] with
+//!      `ground_truth = true`): non-overlapping cells `floor(i n / g) .. floor((i + 1) n / g)`.
+//!      A cell without valid pixels is 0 and that 0 takes part in the min-max of step 4.
+//! 4. `d = alpha (d - min) / (max - min + 1e-9)`, min and max over the non-empty cells
+//!    (adaptive rule) or over all `g * g` cells (official ground-truth rule).
 //! 5. `w_i = 10000^(-i / (D/2))`, `PE[2i] = sin(d w_i)`, `PE[2i+1] = cos(d w_i)`; computed in
 //!    f64 and returned as fp32.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
 /// Where the depth grid comes from relative to the padded image.
@@ -26,7 +38,8 @@ use tch::{Device, Kind, Tensor};
 pub enum DepthAlign {
     /// Depth padded like the image, so cells line up with the image tokens (default).
     Padded,
-    /// As the official code: depth pooled from the unpadded map.
+    /// As the official code: depth pooled from the unpadded map (ground-truth depth: the
+    /// official ground-truth rule; estimated depth: the official adaptive pooling).
     Official,
 }
 
@@ -49,6 +62,10 @@ pub struct DpeConfig {
     pub alpha: f64,
     pub align: DepthAlign,
     pub sense: DepthSense,
+    /// Sigma of the multiplicative log-normal depth noise (0: none); absent in records
+    /// written before it existed.
+    #[serde(default)]
+    pub noise_sigma: f64,
 }
 
 impl Default for DpeConfig {
@@ -58,20 +75,44 @@ impl Default for DpeConfig {
             alpha: 100.0,
             align: DepthAlign::Padded,
             sense: DepthSense::Metric,
+            noise_sigma: 0.0,
         }
     }
 }
 
 use msmu_data::dataset::depth_png::DepthMm;
 
-/// Pooled depth per cell, `None` for empty cells, row-major `grid x grid`.
+/// Pooled depth per cell with the adaptive rule (module doc, step 3), `None` for empty cells,
+/// row-major `grid x grid`.
 pub fn pool(
     depth: &DepthMm,
     grid: usize,
     align: DepthAlign,
     sense: DepthSense,
 ) -> Vec<Option<f64>> {
-    let (w, h) = (depth.width, depth.height);
+    pool_adaptive(depth.width, depth.height, grid, align, sense, |i| {
+        f64::from(depth.depth_mm[i])
+    })
+}
+
+/// The value a valid pixel contributes in `sense` (`v > 0`).
+fn sensed(v: f64, sense: DepthSense) -> f64 {
+    match sense {
+        DepthSense::Metric => v,
+        DepthSense::Inverse => 1.0 / v,
+    }
+}
+
+/// Adaptive pooling of a `w x h` map whose pixel `y * w + x` is `value(y * w + x)` (mm,
+/// `<= 0` invalid).
+fn pool_adaptive(
+    w: usize,
+    h: usize,
+    grid: usize,
+    align: DepthAlign,
+    sense: DepthSense,
+    value: impl Fn(usize) -> f64,
+) -> Vec<Option<f64>> {
     let (side_w, side_h, off_x, off_y) = match align {
         DepthAlign::Official => (w, h, 0, 0),
         DepthAlign::Padded => {
@@ -95,12 +136,9 @@ pub fn pool(
                     let Some(sx) = x.checked_sub(off_x).filter(|&sx| sx < w) else {
                         continue;
                     };
-                    let v = depth.depth_mm[sy * w + sx];
-                    if v > 0 {
-                        sum += match sense {
-                            DepthSense::Metric => f64::from(v),
-                            DepthSense::Inverse => 1.0 / f64::from(v),
-                        };
+                    let v = value(sy * w + sx);
+                    if v > 0.0 {
+                        sum += sensed(v, sense);
                         count += 1;
                     }
                 }
@@ -109,6 +147,103 @@ pub fn pool(
         }
     }
     out
+}
+
+/// Official ground-truth pooling of the unpadded `w x h` map (module doc, step 3): cell `i`
+/// of `n` pixels covers `floor(i n / g) .. floor((i + 1) n / g)`, mean of its valid pixels,
+/// 0 when it has none. Row-major `grid x grid`.
+fn pool_ground_truth(
+    w: usize,
+    h: usize,
+    grid: usize,
+    sense: DepthSense,
+    value: impl Fn(usize) -> f64,
+) -> Vec<f64> {
+    let bounds = |i: usize, n: usize| (i * n / grid, (i + 1) * n / grid);
+    let mut out = Vec::with_capacity(grid * grid);
+    for gy in 0..grid {
+        let (y0, y1) = bounds(gy, h);
+        for gx in 0..grid {
+            let (x0, x1) = bounds(gx, w);
+            let mut sum = 0.0f64;
+            let mut count = 0usize;
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let v = value(y * w + x);
+                    if v > 0.0 {
+                        sum += sensed(v, sense);
+                        count += 1;
+                    }
+                }
+            }
+            out.push(if count > 0 { sum / count as f64 } else { 0.0 });
+        }
+    }
+    out
+}
+
+/// Seed of one row's depth noise: FNV-1a (64 bit) over `run_seed` (little endian) and the
+/// row id's UTF-8 bytes. Stable across Rust releases and platforms, so a row's noise depends
+/// only on the run seed and its id, not on batch order.
+pub fn noise_seed(run_seed: u64, row_id: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    run_seed
+        .to_le_bytes()
+        .iter()
+        .chain(row_id.as_bytes())
+        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// Standard normal draws from `rng` (Box-Muller: two uniforms give two independent N(0, 1)).
+struct Normals {
+    rng: ChaCha8Rng,
+    spare: Option<f64>,
+}
+
+impl Normals {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            spare: None,
+        }
+    }
+
+    fn next(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
+        // u1 in (0, 1] so that ln(u1) is finite.
+        let u1 = 1.0 - self.rng.random::<f64>();
+        let u2 = self.rng.random::<f64>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        self.spare = Some(r * s);
+        r * c
+    }
+}
+
+/// The depth map as f64 millimetres (row-major, 0 = invalid) with multiplicative log-normal
+/// noise: every valid pixel `d` becomes `d exp(sigma z)`, `z ~ N(0, 1)`. One `z` is drawn per
+/// pixel in raster order (invalid pixels included, so a pixel's draw depends only on `seed`
+/// and its position) from ChaCha8 seeded with `seed`. `sigma = 0` returns the map unchanged.
+pub fn add_depth_noise(depth: &DepthMm, sigma: f64, seed: u64) -> Vec<f64> {
+    if sigma == 0.0 {
+        return depth.depth_mm.iter().map(|&v| f64::from(v)).collect();
+    }
+    let mut normals = Normals::new(seed);
+    depth
+        .depth_mm
+        .iter()
+        .map(|&v| {
+            let z = normals.next();
+            if v > 0 {
+                f64::from(v) * (sigma * z).exp()
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Per-image min-max normalisation times `alpha`; empty cells become 0.
@@ -122,9 +257,44 @@ pub fn normalise(cells: &[Option<f64>], alpha: f64) -> Vec<f64> {
         .collect()
 }
 
-/// Normalised depth per cell for one image (input of [`encode`]).
+/// Normalised depth per cell for one image (input of [`encode`]) with the adaptive rule:
+/// [`depth_cells_for`] with `ground_truth = false` and noise seed 0.
 pub fn depth_cells(depth: &DepthMm, grid: usize, cfg: &DpeConfig) -> Vec<f64> {
-    normalise(&pool(depth, grid, cfg.align, cfg.sense), cfg.alpha)
+    depth_cells_for(depth, grid, cfg, false, 0)
+}
+
+/// Normalised depth per cell for one image (input of [`encode`]), row-major `grid x grid`.
+/// `ground_truth`: the map is ground-truth depth, so `DepthAlign::Official` follows the
+/// official ground-truth rule (non-overlapping cells, empty cells 0 inside the min-max);
+/// otherwise (and always for `DepthAlign::Padded`) the adaptive rule. With
+/// `cfg.noise_sigma > 0` the map first gets [`add_depth_noise`] with `noise_seed` (ignored
+/// otherwise).
+pub fn depth_cells_for(
+    depth: &DepthMm,
+    grid: usize,
+    cfg: &DpeConfig,
+    ground_truth: bool,
+    noise_seed: u64,
+) -> Vec<f64> {
+    let noisy =
+        (cfg.noise_sigma > 0.0).then(|| add_depth_noise(depth, cfg.noise_sigma, noise_seed));
+    let value = |i: usize| match &noisy {
+        Some(n) => n[i],
+        None => f64::from(depth.depth_mm[i]),
+    };
+    let (w, h) = (depth.width, depth.height);
+    if cfg.align == DepthAlign::Official && ground_truth {
+        let cells: Vec<Option<f64>> = pool_ground_truth(w, h, grid, cfg.sense, value)
+            .into_iter()
+            .map(Some)
+            .collect();
+        normalise(&cells, cfg.alpha)
+    } else {
+        normalise(
+            &pool_adaptive(w, h, grid, cfg.align, cfg.sense, value),
+            cfg.alpha,
+        )
+    }
 }
 
 /// Interleaved sin/cos encoding: `cells` `[B, N]` (f64) -> `[B, N, hidden]` fp32 on `device`.
@@ -193,6 +363,152 @@ mod tests {
         let n = normalise(&[Some(2.0), None, Some(4.0), Some(3.0)], 100.0);
         assert_eq!(n[1], 0.0);
         assert!((n[0]).abs() < 1e-9 && (n[2] - 100.0).abs() < 1e-6 && (n[3] - 50.0).abs() < 1e-6);
+    }
+
+    fn official(ground_truth_noise: f64) -> DpeConfig {
+        DpeConfig {
+            align: DepthAlign::Official,
+            noise_sigma: ground_truth_noise,
+            ..DpeConfig::default()
+        }
+    }
+
+    #[test]
+    fn ground_truth_cells_do_not_overlap_and_empty_cells_count_in_min_max() {
+        // 5 wide x 1 high, grid 2: ground-truth cells x 0..2 and 2..5 (adaptive: 0..3, 2..5).
+        let d = map(5, 2, |x, _| [1000, 2000, 3000, 4000, 5000][x]);
+        let cfg = official(0.0);
+        let gt = pool_ground_truth(5, 2, 2, DepthSense::Metric, |i| f64::from(d.depth_mm[i]));
+        assert_eq!(gt, vec![1500.0, 4000.0, 1500.0, 4000.0]);
+        let adaptive = pool(&d, 2, DepthAlign::Official, DepthSense::Metric);
+        assert_eq!(adaptive[0], Some(2000.0));
+        // An empty cell: 0 inside the min-max (ground truth) vs left out (adaptive).
+        let d = map(
+            4,
+            4,
+            |x, y| if x < 2 && y < 2 { 0 } else { 1000 + x as u16 },
+        );
+        let gt = depth_cells_for(&d, 2, &cfg, true, 0);
+        assert_eq!(gt[0], 0.0);
+        assert!(gt[1..].iter().all(|&v| v > 99.0 && v <= 100.0), "{gt:?}");
+        let adaptive = depth_cells_for(&d, 2, &cfg, false, 0);
+        assert_eq!(adaptive, depth_cells(&d, 2, &cfg));
+        assert_eq!(adaptive[0], 0.0);
+        assert!(
+            adaptive[1..].iter().all(|&v| v < 100.0 + 1e-6),
+            "{adaptive:?}"
+        );
+        assert!((adaptive[2]).abs() < 1e-9, "{adaptive:?}");
+        // Padded alignment ignores `ground_truth`.
+        let padded = DpeConfig::default();
+        assert_eq!(
+            depth_cells_for(&d, 3, &padded, true, 0),
+            depth_cells(&d, 3, &padded)
+        );
+    }
+
+    fn noise_map() -> DepthMm {
+        map(200, 150, |x, y| {
+            if (x + y) % 7 == 0 {
+                0
+            } else {
+                500 + (x * 13 + y * 7) as u16
+            }
+        })
+    }
+
+    #[test]
+    fn zero_noise_changes_nothing() {
+        let d = noise_map();
+        let clean = add_depth_noise(&d, 0.0, 5);
+        assert!(clean
+            .iter()
+            .zip(&d.depth_mm)
+            .all(|(&a, &b)| a == f64::from(b)));
+        for gt in [false, true] {
+            assert_eq!(
+                depth_cells_for(&d, 24, &official(0.0), gt, 1),
+                depth_cells_for(&d, 24, &official(0.0), gt, 2)
+            );
+        }
+        assert_eq!(
+            depth_cells_for(&d, 24, &DpeConfig::default(), false, 9),
+            depth_cells(&d, 24, &DpeConfig::default())
+        );
+    }
+
+    #[test]
+    fn noise_is_seeded_and_keeps_invalid_pixels() {
+        let d = noise_map();
+        let a = add_depth_noise(&d, 0.1, 7);
+        assert_eq!(a, add_depth_noise(&d, 0.1, 7));
+        assert_ne!(a, add_depth_noise(&d, 0.1, 8));
+        assert!(a
+            .iter()
+            .zip(&d.depth_mm)
+            .all(|(&n, &v)| (n == 0.0) == (v == 0)));
+        let cfg = official(0.1);
+        assert_eq!(
+            depth_cells_for(&d, 24, &cfg, true, 7),
+            depth_cells_for(&d, 24, &cfg, true, 7)
+        );
+        assert_ne!(
+            depth_cells_for(&d, 24, &cfg, true, 7),
+            depth_cells_for(&d, 24, &cfg, true, 8)
+        );
+        assert_ne!(
+            depth_cells_for(&d, 24, &cfg, true, 7),
+            depth_cells_for(&d, 24, &official(0.0), true, 7)
+        );
+    }
+
+    #[test]
+    fn noise_log_ratio_is_normal_with_sigma() {
+        let d = map(400, 300, |_, _| 2000);
+        for sigma in [0.05, 0.3] {
+            let noisy = add_depth_noise(&d, sigma, 42);
+            let logs: Vec<f64> = noisy.iter().map(|&v| (v / 2000.0).ln()).collect();
+            let n = logs.len() as f64;
+            let mean = logs.iter().sum::<f64>() / n;
+            let std = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n).sqrt();
+            // 120000 draws: the mean's standard error is sigma / 346, the std's sigma / 490.
+            assert!(
+                mean.abs() < 5.0 * sigma / 346.0,
+                "sigma {sigma}: mean {mean}"
+            );
+            assert!(
+                (std - sigma).abs() < 5.0 * sigma / 490.0,
+                "sigma {sigma}: std {std}"
+            );
+            let kurtosis = logs.iter().map(|l| ((l - mean) / std).powi(4)).sum::<f64>() / n;
+            assert!(
+                (kurtosis - 3.0).abs() < 0.1,
+                "sigma {sigma}: kurtosis {kurtosis}"
+            );
+        }
+    }
+
+    #[test]
+    fn noise_seed_is_stable() {
+        // FNV-1a 64 of the 8 little-endian seed bytes then the id (values from Python).
+        assert_eq!(noise_seed(0, "scene0000_00/12"), 0x727c_eef0_55ff_7b06);
+        assert_eq!(noise_seed(7, "x"), 0x2bc5_3a21_66be_cd2e);
+        assert_ne!(
+            noise_seed(0, "scene0000_00/12"),
+            noise_seed(1, "scene0000_00/12")
+        );
+        assert_ne!(
+            noise_seed(0, "scene0000_00/12"),
+            noise_seed(0, "scene0000_00/13")
+        );
+        assert_eq!(noise_seed(3, "x"), noise_seed(3, "x"));
+    }
+
+    #[test]
+    fn records_without_noise_sigma_still_parse() {
+        let old = r#"{"enabled":true,"alpha":100.0,"align":"official","sense":"metric"}"#;
+        let cfg: DpeConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(cfg, official(0.0));
     }
 
     #[test]

@@ -156,7 +156,12 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
             sense = sense.or(depth.sense);
             trained_depth = Some(depth);
             if cfg.dpe.is_none() {
-                dpe_cfg = record.dpe;
+                // The adapter's DPE, without its training-time noise (--depth-noise asks for
+                // noise at prediction explicitly).
+                dpe_cfg = DpeConfig {
+                    noise_sigma: 0.0,
+                    ..record.dpe
+                };
             }
         }
     }
@@ -164,7 +169,10 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
         dpe_cfg.enabled = false;
     }
     let rows = reader::read_split(&cfg.bench, &cfg.split, cfg.limit)?;
-    let prep = ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, rows.first())?;
+    let prep = ImagePrep {
+        noise_seed: cfg.seed,
+        ..ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, rows.first())?
+    };
     if let Some(trained) = &trained_depth {
         depth::check_depth_match(trained, &prep.record(), cfg.allow_depth_mismatch)?;
     }

@@ -145,12 +145,15 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         Some(g) => reader::read_row_group(&g.file, g.index)?.into_iter().next(),
         None => None,
     };
-    let prep = ImagePrep::resolve(
-        cfg.dpe.clone(),
-        cfg.depth.clone(),
-        cfg.depth_sense,
-        first_row.as_ref(),
-    )?;
+    let prep = ImagePrep {
+        noise_seed: cfg.seed,
+        ..ImagePrep::resolve(
+            cfg.dpe.clone(),
+            cfg.depth.clone(),
+            cfg.depth_sense,
+            first_row.as_ref(),
+        )?
+    };
     tracing::info!("depth: {}", prep.record().describe());
     let record = RunRecord {
         base_model: match &cfg.model {
