@@ -87,9 +87,11 @@ python3 - "$root/Cargo.toml" "$tree/Cargo.toml" "$tch_version" <<'EOF'
 import re, sys
 src, dst, version = sys.argv[1:]
 text = open(src).read()
+# The workspace's [workspace.dependencies] entries: `tch = "0.26.0"` or
+# `tch = { version = "0.26.0", ... }`; every crate inherits them (`tch.workspace = true`).
 for crate in ("tch", "torch-sys"):
-    text, n = re.subn(rf'^{crate} = \{{ version = "[^"]*"', f'{crate} = {{ version = "={version}"',
-                      text, flags=re.M)
+    text, n = re.subn(rf'^({re.escape(crate)} = (?:\{{ *version = )?)"[^"]*"',
+                      rf'\g<1>"={version}"', text, flags=re.M)
     assert n == 1, f"no {crate} dependency line in Cargo.toml"
 try:
     old = open(dst).read()
@@ -121,8 +123,9 @@ grep -A1 '^name = "tch"$' "$tree/Cargo.lock" | grep -q "version = \"$tch_version
 # --- 4. stage: binaries, shards, manifest ----------------------------------------------------
 stage=$target/stage
 rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/testbin" "$stage/benches" "$stage/tests/python"
-# The Python side of the step-time comparison travels with the binaries it compares against.
-cp benches/compare_train_step.py "$stage/benches/"
+# The Python sides of the step-time and Depth-Anything comparisons travel with the binaries
+# they compare against.
+cp benches/compare_train_step.py benches/compare_depth_anything.py "$stage/benches/"
 cp tests/python/dpe_reference.py "$stage/tests/python/"
 cp "$CARGO_TARGET_DIR/release/msmu" "$CARGO_TARGET_DIR/release/examples/train_step_timing" "$stage/bin/"
 test_names=()
@@ -167,6 +170,7 @@ touch "$shards/.ready"
   done
   echo "SHARDS=shards"
   echo "BENCH_PY=benches/compare_train_step.py"
+  echo "DA_BENCH_PY=benches/compare_depth_anything.py"
 } >"$stage/manifest.env"
 
 # --- 5. pack ---------------------------------------------------------------------------------

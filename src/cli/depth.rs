@@ -359,11 +359,19 @@ fn bench(model: &DepthAnything, images: &[PathBuf], repeats: usize) -> anyhow::R
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let image = decode(&bytes, &path.display().to_string())?;
         let pixels = model.preprocessing.pixels(&image, model.device());
+        // CUDA runs asynchronously: wait for the kernels before reading the clock.
+        let sync = || {
+            if let msmu_train::tch::Device::Cuda(i) = model.device() {
+                msmu_train::tch::Cuda::synchronize(i as i64);
+            }
+        };
         let _ = model.forward(&pixels);
+        sync();
         let start = Instant::now();
         for _ in 0..repeats {
             let _ = model.forward(&pixels);
         }
+        sync();
         let model_ms = start.elapsed().as_secs_f64() * 1e3 / repeats as f64;
         let start = Instant::now();
         for _ in 0..repeats {

@@ -5,6 +5,7 @@ sense; `msmu predict` runs with it and refuses mesh depth unless `--allow-depth-
 without depth and without a depth model fails for train and predict, naming the row.
 Requires the `train` build of msmu."""
 
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -61,12 +62,10 @@ def test_estimated_build_holds_the_estimators_depth(relative_model, estimated):
     msmu("validate", estimated)
     table = rows(estimated)
     assert table and all(r["depth_source"] == "estimated-relative" for r in table)
-    from transformers.models.dpt.image_processing_pil_dpt import DPTImageProcessorPil  # noqa: F401
-
     proc = processor()
     for r in table[:2]:
-        image = Image.open(__import__("io").BytesIO(r["image"]["bytes"])).convert("RGB")
-        depth = np.array(Image.open(__import__("io").BytesIO(r["depth"]["bytes"])))
+        image = Image.open(io.BytesIO(r["image"]["bytes"])).convert("RGB")
+        depth = np.array(Image.open(io.BytesIO(r["depth"]["bytes"])))
         assert depth.dtype == np.uint16
         cam = r["depth_intrinsics"]
         assert depth.shape == (cam["height"], cam["width"])
@@ -79,8 +78,13 @@ def test_estimated_build_holds_the_estimators_depth(relative_model, estimated):
         v = pred.double().numpy()
         expected = 1 + np.round((v - v.min()) / (v.max() - v.min()) * 65534)
         diff = np.abs(depth.astype(np.int64) - expected.astype(np.int64))
-        # fp32 forward differences move a sample by a step of 65534 / range at most a little.
-        assert np.percentile(diff, 99) <= 2 and diff.max() <= 50, (diff.max(), np.percentile(diff, 99))
+        # The rows hold JPEGs, which PIL (libjpeg-turbo) and msmu (the `image` crate) decode
+        # to pixels that differ by a unit here and there; the unit-gain random model amplifies
+        # that to a few 1e-4 of the range (exact parity on lossless PNGs is
+        # test_depth_anything.py's job). A wrong resize, mapping or model would be off by far
+        # more: thousands of steps.
+        assert np.percentile(diff, 99) <= 30 and diff.max() <= 200, (diff.max(), np.percentile(diff, 99))
+        assert np.corrcoef(depth.ravel(), expected.ravel())[0, 1] > 0.9999
         assert depth.min() >= 1 and depth.max() == 65535
 
 
