@@ -8,7 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use msmu_eval::bench::{items_from_predictions, read_bench, read_predictions};
+use msmu_eval::qspatial;
 use msmu_eval::report::evaluate;
+
+/// Which benchmark `msmu eval` scores.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Suite {
+    #[default]
+    Msmu,
+    Qspatial,
+}
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -16,11 +25,20 @@ msmu qa fixtures/scannet/scans/scene0900_00 --frame-stride 1 --json > bench.json
 msmu eval --bench bench.jsonl --pred preds.jsonl\n  \
 msmu eval --bench out/shards/test --pred preds.jsonl --by-type --per-item items.jsonl\n  \
 msmu eval --bench msmu_test/data-00000-of-00001.arrow --pred preds.jsonl --json\n  \
-msmu eval --pred official_inference_output.jsonl   (reference answers from `gt`)\n\n\
+msmu eval --pred official_inference_output.jsonl   (reference answers from `gt`)\n  \
+msmu eval --suite qspatial --bench Q-Spatial-Bench/data --pred qspatial_preds.jsonl\n\n\
 Predictions: one JSON object per line with `pred` and `id` (`{row id}#{qa index}`) or \
 `question`; the official inference output (header line {\"model\": ...}, then question, pred, \
-gt, type) is accepted as is.")]
+gt, type) is accepted as is. With --suite qspatial the ids are `<split>#<row index>` (split = \
+the file name without `-00000-of-00001`, or --split), or lines carry the `question`.")]
 pub struct EvalArgs {
+    /// Benchmark: `msmu` (MSMU-Bench and msmu benches, the default) or `qspatial` (Q-Spatial
+    /// Bench Parquet: success when max(pred/gt, gt/pred) < 2 in cm, per split).
+    #[arg(long, value_enum, default_value_t = Suite::Msmu)]
+    pub suite: Suite,
+    /// Q-Spatial only: the split name of every --bench file (default: from the file name).
+    #[arg(long)]
+    pub split: Option<String>,
     /// Bench: an msmu test shard folder or file (.parquet), the sdvlm export, the official MSMU
     /// test split (.parquet or HF .arrow), or `msmu qa --json` lines (.jsonl). Optional when
     /// every prediction carries `gt` and `type`.
@@ -41,6 +59,12 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.suite == Suite::Qspatial {
+        return run_qspatial(args);
+    }
+    if args.split.is_some() {
+        anyhow::bail!("--split is for --suite qspatial");
+    }
     let preds = read_predictions(&args.pred)?;
     let (bench, by_index) = match &args.bench {
         Some(path) => (read_bench(path)?, false),
@@ -65,6 +89,42 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         eval.to_markdown(args.by_type)
     };
+    print(&text)
+}
+
+/// `--suite qspatial`: Q-Spatial Bench Parquet against JSONL predictions, per split.
+fn run_qspatial(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let Some(bench) = &args.bench else {
+        anyhow::bail!("--suite qspatial needs --bench (a Q-Spatial .parquet file or its folder)");
+    };
+    if args.by_type {
+        anyhow::bail!("--by-type is for --suite msmu");
+    }
+    let preds = read_predictions(&args.pred)?;
+    let items = qspatial::read_bench(bench, args.split.as_deref())?;
+    let mut report = qspatial::score(&items, &preds.items);
+    report.model = preds.model.clone();
+    if let Some(path) = &args.per_item {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating --per-item file {}", path.display()))?,
+        );
+        for r in &report.items {
+            writeln!(out, "{}", serde_json::to_string(r)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        out.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&report.to_json())?
+    } else {
+        report.to_markdown()
+    };
+    print(&text)
+}
+
+fn print(text: &str) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     if let Err(e) = writeln!(lock, "{}", text.trim_end()) {

@@ -1,4 +1,5 @@
-//! The scorer against hand-checked verdicts (tests/data/eval_agreement.jsonl: reference
+//! The scorer against hand-checked verdicts (tests/data/eval_agreement.jsonl and, in the
+//! official test split's answer styles, eval_agreement_official.jsonl: reference
 //! answer, prediction, type, expected verdict, optionally the structured answer), and
 //! property tests of the answer parser.
 
@@ -32,9 +33,8 @@ fn item(case: &serde_json::Value) -> BenchItem {
     }
 }
 
-#[test]
-fn scorer_agrees_with_every_hand_checked_verdict() {
-    let text = include_str!("../data/eval_agreement.jsonl");
+/// Scores every case of a JSONL agreement file; returns (cases, families, disagreements).
+fn agreement(text: &str) -> (usize, std::collections::BTreeSet<Family>, Vec<String>) {
     let mut families = std::collections::BTreeSet::new();
     let mut disagreements = Vec::new();
     let mut n = 0;
@@ -61,7 +61,31 @@ fn scorer_agrees_with_every_hand_checked_verdict() {
             ));
         }
     }
+    (n, families, disagreements)
+}
+
+#[test]
+fn scorer_agrees_with_every_hand_checked_verdict() {
+    let (n, families, disagreements) = agreement(include_str!("../data/eval_agreement.jsonl"));
     assert!(n >= 200, "only {n} cases");
+    assert_eq!(families.len(), 8, "every family is covered");
+    assert!(
+        disagreements.is_empty(),
+        "{} of {n} disagree:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
+
+/// Reference answers in the official test split's styles (MSMU.md section 8): comparisons
+/// that state both values and conclude with the winner, "The tallest is the X.", "Since ...,
+/// i think ...", bare coordinates or an object name for grounding, "No, there is no X in the
+/// image.", yes/no with a side, nearer/farther.
+#[test]
+fn scorer_agrees_on_official_answer_styles() {
+    let (n, families, disagreements) =
+        agreement(include_str!("../data/eval_agreement_official.jsonl"));
+    assert!(n >= 150, "only {n} cases");
     assert_eq!(families.len(), 8, "every family is covered");
     assert!(
         disagreements.is_empty(),

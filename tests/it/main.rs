@@ -9,6 +9,7 @@ mod cli;
 mod dataset_tools;
 mod eval_agreement;
 mod eval_cli;
+mod eval_qspatial;
 mod geom_props;
 mod hostile_cli;
 mod hostile_readers;

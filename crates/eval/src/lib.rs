@@ -8,13 +8,15 @@
 //! - [`score`] judges one prediction against one item with the official semantics
 //!   (MSMU.md section 3): delta < 1.25 for quantities in metres, mean coordinate difference
 //!   <= 0.1 for grounding, rule-based 0/1 for the qualitative families;
-//! - [`report`] aggregates per family and raw type and prints Markdown or JSON.
+//! - [`report`] aggregates per family and raw type and prints Markdown or JSON;
+//! - [`qspatial`] reads and scores Q-Spatial Bench (delta < 2 in centimetres, per split).
 //!
 //! Ground truth comes from the structured answer (`values_si`, `unit`, `answer_key`) where
 //! msmu wrote the bench, otherwise from parsing the reference answer with the same parser.
 
 pub mod bench;
 pub mod parse;
+pub mod qspatial;
 pub mod report;
 pub mod score;
 

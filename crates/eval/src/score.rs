@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::parse::{
-    content_words, coordinates, is_refusal, label_words, mention, object_phrases, opposite,
+    content_words, coordinates, is_refusal, mention, names_label, object_phrases, opposite,
     polarity, quantities, relation_words, tokenize, Quantity, Tok, Unit,
 };
 use super::{is_quantitative, BenchItem};
@@ -116,8 +116,10 @@ pub fn extract_values(text: &str, family: Family, n: usize, question: &str) -> V
         .enumerate()
         .filter(|(i, t)| match t {
             Tok::Word(w) => {
-                matches!(w.as_str(), "therefore" | "thus" | "hence" | "final")
-                    || (w == "answer" && i > &0)
+                matches!(
+                    w.as_str(),
+                    "therefore" | "thus" | "hence" | "final" | "think"
+                ) || (w == "answer" && i > &0)
                     || (w == "so" && *i > 0)
             }
             _ => false,
@@ -205,7 +207,7 @@ fn reference_count(toks: &[Tok], question: &str) -> usize {
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            matches!(t, Tok::Word(w) if matches!(w.as_str(), "therefore" | "thus" | "hence" | "final" | "answer" | "so"))
+            matches!(t, Tok::Word(w) if matches!(w.as_str(), "therefore" | "thus" | "hence" | "final" | "answer" | "so" | "think"))
         })
         .map(|(i, _)| i)
         .next_back();
@@ -283,6 +285,28 @@ pub fn parse_truth(answer: &str, family: Family, question: &str) -> Option<Truth
         }
         Family::Existence => Some(Truth::YesNo(polarity(&toks).unwrap_or(true))),
         Family::Grounding => {
+            // (x, y) -> object: the reference may restate the point ("The object at
+            // (0.42, 0.61) is the lamp.").
+            if !coordinates(&tokenize(question)).is_empty() {
+                let phrase = object_phrases(answer)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| {
+                        let mut rest = answer.to_string();
+                        for (open, close) in [('(', ')'), ('[', ']')] {
+                            while let (Some(a), Some(b)) = (rest.find(open), rest.find(close)) {
+                                if b < a {
+                                    break;
+                                }
+                                rest.replace_range(a..=b, " ");
+                            }
+                        }
+                        rest
+                    });
+                if !content_words(&phrase).is_empty() {
+                    return Some(Truth::Object(phrase));
+                }
+            }
             if let Some((x, y)) = coordinates(&toks).first() {
                 return Some(Truth::Coords(*x, *y));
             }
@@ -322,19 +346,52 @@ fn free_relations(toks: &[Tok], candidates: &[Vec<String>]) -> Vec<&'static str>
     relation_words(&kept)
 }
 
-/// Which candidate (object phrase of the question) the text names: the earliest mention
-/// (best-matching occurrence of each), switched to the other of two when the text uses only
-/// the opposite of the question's relation ("B is shorter" for "which is taller").
+/// Words that introduce a conclusion ("..., so the B is taller").
+fn is_conclusion_marker(w: &str) -> bool {
+    matches!(w, "so" | "therefore" | "thus" | "hence" | "consequently")
+}
+
+/// Whether the mention whose head word is at `pos` (phrase of `len` content words) follows
+/// `than` ("taller than the table"): the object compared against, not the one named.
+fn after_than(toks: &[Tok], pos: usize, len: usize) -> bool {
+    let from = pos.saturating_sub(len + 2);
+    toks[from..pos]
+        .iter()
+        .rev()
+        .take_while(|t| !matches!(t, Tok::Sym(_) | Tok::Num(_)))
+        .any(|t| matches!(t, Tok::Word(w) if w == "than"))
+}
+
+/// Which candidate (object phrase of the question) the text names. Only the conclusion is
+/// read when there is one (the text after the last `so` / `therefore` / `thus` / `hence` that
+/// is followed by a mention: "The height of the A is 75 cm and the B is 0.9 m, so the B is
+/// taller."). The named one is the earliest mention (best-matching occurrence of each) that
+/// does not follow `than`; a text that only names objects after `than` names the other of
+/// two. It is switched to the other of two when the text uses only the opposite of the
+/// question's relation ("B is shorter" for "which is taller").
 pub fn named_candidate(text: &str, candidates: &[String], question: &str) -> Option<usize> {
     if candidates.is_empty() {
         return None;
     }
-    let toks = tokenize(text);
+    let all = tokenize(text);
     let words: Vec<Vec<String>> = candidates.iter().map(|c| content_words(c)).collect();
+    let start = all
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| *i > 0 && matches!(t, Tok::Word(w) if is_conclusion_marker(w)))
+        .map(|(i, _)| i + 1)
+        .rfind(|&i| words.iter().any(|w| mention(&all[i..], w).is_some()))
+        .unwrap_or(0);
+    let toks = &all[start..];
     let mut best: Option<(usize, usize, usize)> = None; // (pos, -score, index)
     let mut tie = false;
+    let mut compared: Vec<usize> = Vec::new();
     for (k, w) in words.iter().enumerate() {
-        if let Some((pos, score)) = mention(&toks, w) {
+        if let Some((pos, score)) = mention(toks, w) {
+            if after_than(toks, pos, w.len()) {
+                compared.push(k);
+                continue;
+            }
             let full = score + 1 == w.len();
             let key = (pos, usize::MAX - score - usize::from(full), k);
             match best {
@@ -351,9 +408,14 @@ pub fn named_candidate(text: &str, candidates: &[String], question: &str) -> Opt
     if tie {
         return None;
     }
-    let named = best?.2;
+    let named = match best {
+        Some(b) => b.2,
+        // "it is taller than the table": the other one of two
+        None if candidates.len() == 2 && compared.len() == 1 => 1 - compared[0],
+        None => return None,
+    };
     let asked = free_relations(&tokenize(question), &words);
-    let said = free_relations(&toks, &words);
+    let said = free_relations(toks, &words);
     let same = said.iter().any(|s| asked.contains(s));
     let opp = said.iter().any(|s| asked.iter().any(|a| opposite(a, s)));
     if opp && !same {
@@ -466,10 +528,16 @@ pub fn judge(item: &BenchItem, pred: &str) -> Verdict {
                 Some(polarity(&toks).unwrap_or(true))
             } else {
                 polarity(&toks).or_else(|| {
-                    let candidates: Vec<Vec<String>> = object_phrases(&item.question)
-                        .iter()
-                        .map(|c| content_words(c))
-                        .collect();
+                    // "Is the A left of the B?" answered "The B is on the right.": yes when
+                    // the statement puts the question's first object in the asked relation.
+                    let phrases = object_phrases(&item.question);
+                    if phrases.len() == 2 && !relation_words(&toks).is_empty() {
+                        if let Some(k) = named_candidate(pred, &phrases, &item.question) {
+                            return Some(k == 0);
+                        }
+                    }
+                    let candidates: Vec<Vec<String>> =
+                        phrases.iter().map(|c| content_words(c)).collect();
                     let asked = free_relations(&tokenize(&item.question), &candidates);
                     let said = free_relations(&toks, &candidates);
                     if said.iter().any(|s| asked.contains(s)) {
@@ -504,7 +572,18 @@ pub fn judge(item: &BenchItem, pred: &str) -> Verdict {
             if refused {
                 v.status = ParseStatus::Unparseable;
             } else if let (true, Some(g)) = (candidates.len() >= 2, gt_index) {
-                match named_candidate(pred, &candidates, &item.question) {
+                let yes_no_question = matches!(
+                    tokenize(&item.question).first(),
+                    Some(Tok::Word(w)) if matches!(w.as_str(), "is" | "are" | "does" | "do")
+                );
+                let named = named_candidate(pred, &candidates, &item.question).or_else(|| {
+                    // "Is the A taller than the B?" -> "No.": yes names the A, no the B.
+                    (yes_no_question && candidates.len() == 2)
+                        .then(|| polarity(&toks))
+                        .flatten()
+                        .map(|p| usize::from(!p))
+                });
+                match named {
                     Some(k) => {
                         v.pred_key = Some(candidates[k].clone());
                         v.success = k == g;
@@ -512,15 +591,15 @@ pub fn judge(item: &BenchItem, pred: &str) -> Verdict {
                     None => v.status = ParseStatus::Unparseable,
                 }
             } else {
-                // Label match: every label word of the reference in the prediction.
-                let label = label_words(&gt);
+                // Label match: the prediction names the reference's whole label (a
+                // synonym, singular or plural), not only one of its words.
                 let pw = content_words(pred);
                 if pw.is_empty() {
                     v.status = ParseStatus::Unparseable;
                 } else {
                     v.pred_key = Some(pw.join(" "));
                     let negated = matches!(polarity(&toks), Some(false));
-                    v.success = !negated && label.iter().all(|w| pw.contains(w));
+                    v.success = !negated && names_label(pred, &gt);
                 }
             }
         }

@@ -8,10 +8,12 @@
 //! The parts: [`tokenize`] makes the token list; `numbers` reads one number (digits, words,
 //! fractions); `units` reads one length unit; [`quantities`] groups numbers with their units;
 //! [`coordinates`] finds image points; [`polarity`] and [`is_refusal`] read yes/no answers;
-//! [`object_phrases`], [`label_words`] and [`mention`] find objects; [`relation_words`] and
+//! [`object_phrases`], [`label_words`] and [`mention`] find objects; [`names_label`] matches
+//! an object-name answer against a reference label as a whole (synonyms, plurals); [`relation_words`] and
 //! [`opposite`] compare relation words.
 
 mod coordinates;
+mod labels;
 mod numbers;
 mod objects;
 mod quantities;
@@ -21,6 +23,7 @@ mod units;
 mod yes_no;
 
 pub use coordinates::coordinates;
+pub use labels::{names_label, singular_label};
 pub use objects::{content_words, is_attribute, label_words, mention, object_phrases};
 pub use quantities::{quantities, Quantity};
 pub use relations::{opposite, relation_words, OPPOSITES};
