@@ -1,19 +1,29 @@
-//! `msmu predict`: answers a benchmark split's questions with a model (and adapter), writing
-//! the JSONL that `msmu eval` scores.
+//! `msmu predict`: answers a benchmark's questions with a model (and adapter), writing the
+//! JSONL that `msmu eval` scores: a header line (model, adapter, decoding preset, depth), then
+//! `{"id", "question", "pred", "gt", "type"}` per question, the official inference output's
+//! fields plus the bench item id.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context as _;
 
 use crate::cli::depth_source::DepthSourceArgs;
 use crate::cli::train::DpeArgs;
-use msmu_train::predict::{predict, PredictConfig};
+use msmu_data::dataset::{reader, ImageBlob, ModelRow, QaRow};
+use msmu_data::qa::Turn;
+use msmu_train::predict::{predict, Decoding, PredictConfig};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
 msmu predict --model runs/tiny --adapter runs/tiny --bench shards/ --out preds.jsonl\n  \
 msmu predict --model llava-1.5-7b-hf/ --bench bench/ --out preds.jsonl --no-dpe\n  \
-msmu predict --model runs/tiny --adapter runs/tiny --bench official/ --out preds.jsonl \\\n    \
---depth-source estimate --depth-model Depth-Anything-V2-Large-hf/")]
+msmu predict --model runs/sdvlm --adapter runs/sdvlm --bench MSMU-Bench/test.parquet \\\n    \
+--decoding official --depth-model Depth-Anything-V2-Large-hf/ --out preds.jsonl\n\n\
+--bench is an msmu dataset folder (its `--split` shards; depth from the shards) or a released\n\
+benchmark file/folder (Parquet or Arrow: the MSMU-Bench test split as on the Hub, with `image`\n\
+and `conversations` + `type`, or `msmu export --format sdvlm` with `image_base64`). Such data\n\
+has no depth: with DPE on, give --depth-model (rows without depth are estimated).")]
 pub struct PredictArgs {
     /// Base model folder (config.json, safetensors, tokenizer.json).
     #[arg(long)]
@@ -21,22 +31,28 @@ pub struct PredictArgs {
     /// Adapter folder written by `msmu train` (LoRA + projector).
     #[arg(long)]
     pub adapter: Option<PathBuf>,
-    /// Shard folder with the benchmark split.
+    /// msmu dataset folder, or a released benchmark's Parquet/Arrow file or folder.
     #[arg(long)]
     pub bench: PathBuf,
+    /// Split of an msmu dataset folder.
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Output JSONL: {"id": "<row id>#<qa index>", "question", "pred"} per line.
+    /// Output JSONL (header line, then one line per question).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 64)]
-    pub max_new_tokens: usize,
+    /// Decoding preset: `msmu` (greedy, chat template, 64 new tokens) or `official` (SD-VLM's
+    /// inference: sampling at temperature 0.2, 1,024 new tokens, raw question without the
+    /// chat template). --temperature / --max-new-tokens override the preset.
+    #[arg(long, value_enum, default_value = "msmu")]
+    pub decoding: Decoding,
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
     /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.0)]
-    pub temperature: f64,
+    #[arg(long)]
+    pub temperature: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Answer only the first N rows.
+    /// Answer only the first N rows (images).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Write the first forward pass's logits, input ids, pixels and DPE (safetensors).
@@ -51,26 +67,93 @@ pub struct PredictArgs {
     pub allow_depth_mismatch: bool,
 }
 
+/// Whether `path` is an msmu dataset folder (shards under `data/`).
+fn is_msmu_dataset(path: &Path) -> bool {
+    path.is_dir() && path.join("data").is_dir()
+}
+
+/// The rows of a released benchmark, as model rows without depth: one per image, its
+/// questions in `qa` with the references and raw types.
+fn benchmark_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<ModelRow>> {
+    let rows = msmu_eval::bench::read_bench_rows(path)?;
+    let mut out = Vec::new();
+    for row in rows.into_iter().take(limit.unwrap_or(usize::MAX)) {
+        anyhow::ensure!(
+            !row.image.is_empty(),
+            "{}: bench row {} has no image (columns `image` or `image_base64`)",
+            path.display(),
+            row.id
+        );
+        let qa: Vec<QaRow> = row
+            .items
+            .iter()
+            .map(|item| QaRow {
+                family: item.family.scorer_name().to_string(),
+                r#type: item.raw_type.clone(),
+                question: item.question.clone(),
+                answer: item.answer.clone(),
+                ..QaRow::default()
+            })
+            .collect();
+        let conversations = row
+            .items
+            .iter()
+            .flat_map(|item| {
+                [
+                    Turn {
+                        from: "human".into(),
+                        value: item.question.clone(),
+                    },
+                    Turn {
+                        from: "gpt".into(),
+                        value: item.answer.clone(),
+                    },
+                ]
+            })
+            .collect();
+        out.push(ModelRow {
+            id: row.id,
+            image: ImageBlob {
+                bytes: row.image,
+                path: None,
+            },
+            depth: None,
+            conversations,
+            qa,
+            ..ModelRow::default()
+        });
+    }
+    Ok(out)
+}
+
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
+    // Flags first: a wrong combination fails before any reading.
+    let depth = args.depth.input()?;
+    let rows = if is_msmu_dataset(&args.bench) {
+        reader::read_split(&args.bench, &args.split, args.limit)?
+    } else {
+        benchmark_rows(&args.bench, args.limit)
+            .with_context(|| format!("reading the benchmark {}", args.bench.display()))?
+    };
+    let (temperature, max_new_tokens) = args.decoding.defaults();
     let cfg = PredictConfig {
         model: args.model.clone(),
         adapter: args.adapter.clone(),
         bench: args.bench.clone(),
-        split: args.split.clone(),
         out: args.out.clone(),
-        max_new_tokens: args.max_new_tokens,
-        temperature: args.temperature,
+        decoding: args.decoding,
+        max_new_tokens: args.max_new_tokens.unwrap_or(max_new_tokens),
+        temperature: args.temperature.unwrap_or(temperature),
         seed: args.seed,
         dpe: args.dpe.resolve(),
         no_dpe: args.dpe.no_dpe,
-        depth: args.depth.input()?,
+        depth,
         depth_sense: args.dpe.depth_sense,
         allow_depth_mismatch: args.allow_depth_mismatch,
         dump_logits: args.dump_logits.clone(),
-        limit: args.limit,
         progress: true,
     };
-    let n = predict(&cfg)?;
+    let n = predict(&cfg, &rows)?;
     eprintln!("{n} answers -> {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

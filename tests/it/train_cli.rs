@@ -136,12 +136,26 @@ fn tiny_preset_learns_and_predicts() {
         .arg(shards())
         .arg("--out")
         .arg(&preds));
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&preds)
+    let mut lines: Vec<serde_json::Value> = std::fs::read_to_string(&preds)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // The header says what ran; then one line per question, with reference and type.
+    let header = lines.remove(0);
+    assert_eq!(header["decoding"].as_str(), Some("msmu"), "{header}");
+    assert!(
+        header["depth"].as_str().is_some_and(|d| d.contains("mesh")),
+        "{header}"
+    );
     assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(line["gt"].as_str().is_some_and(|g| !g.is_empty()), "{line}");
+        assert!(
+            line["type"].as_str().is_some_and(|t| !t.is_empty()),
+            "{line}"
+        );
+    }
     for line in &lines {
         let id = line["id"].as_str().unwrap();
         assert!(id.contains('#'), "{id}");

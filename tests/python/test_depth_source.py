@@ -154,3 +154,50 @@ def test_dpe_without_depth_or_model_fails_naming_the_row(estimated, relative_mod
                 ["predict", "--model", est, "--bench", bare, "--out", tmp_path / "y.jsonl"]):
         failed = msmu(*cmd, "--depth-source", "estimate", check=False)
         assert failed.returncode != 0 and "--depth-model" in failed.stderr, failed.stderr
+
+
+def hub_split(dataset: Path, out: Path):
+    """The MSMU-Bench test split as released on the Hub: one QA per row, `image` as an Image
+    feature struct, `conversations` as a Python-literal string, `type`."""
+    images, convs, types = [], [], []
+    for r in rows(dataset):
+        for qa in r["qa"]:
+            images.append({"bytes": r["image"]["bytes"], "path": None})
+            convs.append(str([{"from": "human", "value": "<image>\n" + qa["question"]},
+                              {"from": "gpt", "value": qa["answer"]}]))
+            types.append(qa["type"])
+    table = pa.table({"image": images, "conversations": convs, "type": types})
+    pq.write_table(table, out)
+    return len(types)
+
+
+def test_released_formats_go_through_predict_and_eval(estimated, relative_model, tmp_path):
+    """The released MSMU-Bench layouts (Hub Parquet; the SD-VLM inference Parquet that
+    `msmu export --format sdvlm` writes, with `image_base64`) have no depth: predict estimates
+    it with --depth-model, writes the official output format, and eval scores every line."""
+    model_dir, _ = relative_model
+    run = tmp_path / "run"
+    msmu("train", "--preset", "tiny", "--data", estimated, "--out", run, "--max-steps", "1",
+         "--batch-size", "1", "--lora-r", "4", "--lora-alpha", "8")
+    hub = tmp_path / "test.parquet"
+    n_hub = hub_split(estimated, hub)
+    sdvlm = tmp_path / "sdvlm"
+    msmu("export", estimated, "--format", "sdvlm", "--out", sdvlm)
+    for bench in (hub, sdvlm):
+        preds = tmp_path / f"{bench.stem}.jsonl"
+        # Without a depth model DPE has no depth for these rows: refused, naming a row.
+        failed = msmu("predict", "--model", run, "--adapter", run, "--bench", bench, "--limit", "2",
+                      "--out", preds, check=False)
+        assert failed.returncode != 0 and "--depth-model" in failed.stderr, failed.stderr
+        msmu("predict", "--model", run, "--adapter", run, "--bench", bench, "--limit", "3",
+             "--decoding", "official", "--max-new-tokens", "6", "--depth-model", model_dir,
+             "--out", preds)
+        lines = [json.loads(l) for l in preds.read_text().splitlines()]
+        header, answers = lines[0], lines[1:]
+        assert header["decoding"] == "official" and header["temperature"] == 0.2, header
+        assert header["max_new_tokens"] == 6 and "estimated-relative" in header["depth"], header
+        assert answers and all(a["gt"] and a["type"] and a["question"] for a in answers)
+        report = json.loads(msmu("eval", "--bench", bench, "--pred", preds, "--json").stdout)
+        assert report["predictions"] == len(answers), report
+        assert report["unmatched"] == [] and report["scored"] == len(answers), report
+    assert n_hub > 3

@@ -80,7 +80,9 @@ def run_predict(model_dir, tmp_path, *extra):
         check=True,
     )
     lines = [json.loads(l) for l in preds.read_text().splitlines()]
-    return load_file(str(dump)), lines
+    header = lines[0]
+    assert header["model"] == str(model_dir) and header["decoding"] in ("msmu", "official"), header
+    return load_file(str(dump)), lines[1:]
 
 
 def test_logits_match_transformers_without_dpe(tiny_llava, tmp_path):
@@ -193,3 +195,20 @@ def test_preprocessing_of_a_fixture_jpeg(tmp_path):
     one_level = 1 / 255 / min(CLIP_STD)
     assert np.abs(ours - ref).mean() < 0.05 * one_level
     assert np.abs(ours - ref).max() <= 3 * one_level + 1e-5
+
+
+def test_official_decoding_prompt_is_the_raw_question(tiny_llava, tmp_path):
+    """`--decoding official`: BOS + the question with `<image>` expanded, no chat template."""
+    model_dir, model = tiny_llava
+    dump, lines = run_predict(model_dir, tmp_path, "--no-dpe", "--decoding", "official",
+                              "--temperature", "0")
+    tok = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    ids = dump["input_ids"][0].tolist()
+    image_id = model.config.image_token_id
+    n_image = ids.count(image_id)
+    assert n_image > 0
+    text_ids = [i for i in ids if i != image_id]
+    expected = tok.encode("<image>\n" + lines[0]["question"], add_special_tokens=False).ids
+    expected = [i for i in expected if i != image_id]
+    assert text_ids[0] == tok.token_to_id("<s>") and text_ids[1:] == expected  # BOS, raw question
+    assert "USER" not in tok.decode(text_ids)

@@ -44,6 +44,50 @@ struct RawRow {
     answer_key: Option<String>,
 }
 
+/// One image of a bench with its questions (`msmu predict` on a bench that is not msmu shards).
+#[derive(Clone, Debug)]
+pub struct BenchRow {
+    /// The items' id before `#`.
+    pub id: String,
+    /// Encoded image bytes (the `image` struct's bytes, binary, or `image_base64` decoded);
+    /// empty when the row has none.
+    pub image: Vec<u8>,
+    pub items: Vec<BenchItem>,
+}
+
+/// Reads the rows of a Parquet / Arrow bench file or folder with their images (the official
+/// MSMU test split as released, or the `sdvlm` export).
+pub fn read_bench_rows(path: &Path) -> anyhow::Result<Vec<BenchRow>> {
+    let files = bench_files(path)?;
+    let mut rows = Vec::new();
+    for file in &files {
+        let got = match bench_kind(file) {
+            Some(Kind::Parquet) => no_panic_rows(file, || parquet_rows(file, true)),
+            Some(Kind::Arrow) => no_panic_rows(file, || arrow_rows(file, true)),
+            _ => bail!(
+                "{}: prediction needs the images, so a Parquet or Arrow bench (the MSMU test \
+                 split as released, or `msmu export --format sdvlm`)",
+                file.display()
+            ),
+        }
+        .with_context(|| format!("reading bench file {}", file.display()))?;
+        rows.extend(got);
+    }
+    Ok(rows)
+}
+
+fn no_panic_rows(
+    path: &Path,
+    read: impl FnOnce() -> anyhow::Result<Vec<BenchRow>>,
+) -> anyhow::Result<Vec<BenchRow>> {
+    let mut out = None;
+    no_panic(path, || {
+        out = Some(read()?);
+        Ok(Vec::new())
+    })?;
+    Ok(out.unwrap_or_default())
+}
+
 /// Reads every bench item of a file or folder (`*.parquet`, `*.arrow`, `*.ipc`, `*.feather`,
 /// `*.jsonl`, `*.json`, sorted by name).
 pub fn read_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
@@ -72,6 +116,23 @@ pub fn read_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
         }
         return Ok(items);
     }
+    let files = bench_files(path)?;
+    let mut items = Vec::new();
+    for file in &files {
+        let kind = bench_kind(file).unwrap_or(Kind::Jsonl);
+        let got = match kind {
+            Kind::Parquet => no_panic(file, || read_parquet(file)),
+            Kind::Arrow => no_panic(file, || read_arrow(file)),
+            Kind::Jsonl => read_jsonl_bench(file),
+        }
+        .with_context(|| format!("reading bench file {}", file.display()))?;
+        items.extend(got);
+    }
+    Ok(items)
+}
+
+/// The bench files of a file or folder, sorted by name.
+fn bench_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let files = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("reading bench folder {}", path.display()))?
@@ -96,18 +157,7 @@ pub fn read_bench(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
             path.display()
         );
     };
-    let mut items = Vec::new();
-    for file in &files {
-        let kind = bench_kind(file).unwrap_or(Kind::Jsonl);
-        let got = match kind {
-            Kind::Parquet => no_panic(file, || read_parquet(file)),
-            Kind::Arrow => no_panic(file, || read_arrow(file)),
-            Kind::Jsonl => read_jsonl_bench(file),
-        }
-        .with_context(|| format!("reading bench file {}", file.display()))?;
-        items.extend(got);
-    }
-    Ok(items)
+    Ok(files)
 }
 
 /// Runs a Parquet / Arrow IPC read, turning a panic inside the arrow or parquet crates (they
@@ -202,6 +252,21 @@ const COLUMNS: &[&str] = &[
 ];
 
 fn read_parquet(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
+    Ok(flatten(parquet_rows(path, false)?))
+}
+
+fn read_arrow(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
+    Ok(flatten(arrow_rows(path, false)?))
+}
+
+fn flatten(rows: Vec<BenchRow>) -> Vec<BenchItem> {
+    rows.into_iter().flat_map(|r| r.items).collect()
+}
+
+/// Image columns, read only for prediction.
+const IMAGE_COLUMNS: &[&str] = &["image", "image_base64"];
+
+fn parquet_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
     let file = File::open(path)?;
@@ -212,7 +277,10 @@ fn read_parquet(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| COLUMNS.contains(&f.name().as_str()))
+        .filter(|(_, f)| {
+            COLUMNS.contains(&f.name().as_str())
+                || (with_images && IMAGE_COLUMNS.contains(&f.name().as_str()))
+        })
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
@@ -221,20 +289,20 @@ fn read_parquet(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
     let mut row0 = 0;
     for batch in reader {
         let batch = batch?;
-        items.extend(batch_items(&batch, row0, path)?);
+        items.extend(batch_rows(&batch, row0, path, with_images)?);
         row0 += batch.num_rows();
     }
     Ok(items)
 }
 
-fn read_arrow(path: &Path) -> anyhow::Result<Vec<BenchItem>> {
+fn arrow_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
     use arrow::ipc::reader::{FileReader, StreamReader};
     let mut magic = [0u8; 6];
     let is_file = File::open(path)?.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
     let mut items = Vec::new();
     let mut row0 = 0;
     let mut push = |batch: RecordBatch| -> anyhow::Result<()> {
-        items.extend(batch_items(&batch, row0, path)?);
+        items.extend(batch_rows(&batch, row0, path, with_images)?);
         row0 += batch.num_rows();
         Ok(())
     };
@@ -330,7 +398,56 @@ fn turns_of_struct_list(a: &dyn Array) -> Option<Vec<(String, String)>> {
     )
 }
 
-fn batch_items(batch: &RecordBatch, row0: usize, path: &Path) -> anyhow::Result<Vec<BenchItem>> {
+/// The encoded image of row `r`: `image` as a struct with `bytes`, or binary, or
+/// `image_base64` (standard base64, optionally a `data:` URL).
+fn image_at(batch: &RecordBatch, r: usize, origin: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    if let Some(c) = batch.column_by_name("image") {
+        if c.is_null(r) {
+            return Ok(Vec::new());
+        }
+        let bytes_col = match c.as_struct_opt() {
+            Some(s) => s.column_by_name("bytes").cloned(),
+            None => Some(c.clone()),
+        };
+        if let Some(b) = bytes_col {
+            if let Some(v) = b.as_binary_opt::<i32>() {
+                return Ok(if v.is_null(r) {
+                    Vec::new()
+                } else {
+                    v.value(r).to_vec()
+                });
+            }
+            if let Some(v) = b.as_binary_opt::<i64>() {
+                return Ok(if v.is_null(r) {
+                    Vec::new()
+                } else {
+                    v.value(r).to_vec()
+                });
+            }
+        }
+        bail!("{origin}: column `image` is neither binary nor a struct with binary `bytes`");
+    }
+    if let Some(c) = batch.column_by_name("image_base64") {
+        let Some(text) = str_at(c.as_ref(), r) else {
+            return Ok(Vec::new());
+        };
+        let data = text
+            .rsplit_once("base64,")
+            .map_or(text.as_str(), |(_, d)| d);
+        return base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| anyhow!("{origin}: column `image_base64` is not base64 ({e})"));
+    }
+    Ok(Vec::new())
+}
+
+fn batch_rows(
+    batch: &RecordBatch,
+    row0: usize,
+    path: &Path,
+    with_images: bool,
+) -> anyhow::Result<Vec<BenchRow>> {
     let col = |name: &str| batch.column_by_name(name).cloned();
     let (id, qa, conv, ty) = (col("id"), col("qa"), col("conversations"), col("type"));
     let (family, values_si, unit, key) = (
@@ -352,7 +469,7 @@ fn batch_items(batch: &RecordBatch, row0: usize, path: &Path) -> anyhow::Result<
              split"
         );
     }
-    let mut items = Vec::new();
+    let mut rows = Vec::new();
     for r in 0..batch.num_rows() {
         let origin = format!("{}:row {}", path.display(), row0 + r + 1);
         let mut row = RawRow {
@@ -402,9 +519,21 @@ fn batch_items(batch: &RecordBatch, row0: usize, path: &Path) -> anyhow::Result<
                 };
             }
         }
-        items.extend(row_items(row, row0 + r, &origin)?);
+        let image = if with_images {
+            image_at(batch, r, &origin)?
+        } else {
+            Vec::new()
+        };
+        let fallback_id = (row0 + r).to_string();
+        let items = row_items(row, row0 + r, &origin)?;
+        let id = items
+            .first()
+            .and_then(|i| i.id.as_deref())
+            .and_then(|i| i.split('#').next())
+            .map_or(fallback_id, str::to_string);
+        rows.push(BenchRow { id, image, items });
     }
-    Ok(items)
+    Ok(rows)
 }
 
 fn family_of(family: Option<&str>, raw_type: Option<&str>, origin: &str) -> anyhow::Result<Family> {

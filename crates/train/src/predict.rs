@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use msmu_data::dataset::atomic::write_atomic_with;
-use msmu_data::dataset::{reader, ModelRow};
+use msmu_data::dataset::ModelRow;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
@@ -21,13 +21,36 @@ use crate::llava::Llava;
 use crate::tokenize::{TextTokenizer, HUMAN};
 use crate::{load_base, ModelSource};
 
+/// Decoding presets (`--decoding`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoding {
+    /// Greedy, the Vicuna v1 chat template around the question, 64 new tokens.
+    #[default]
+    Msmu,
+    /// As SD-VLM's inference script: sampling at temperature 0.2, up to 1,024 new tokens, the
+    /// raw question tokenised without the chat template.
+    Official,
+}
+
+impl Decoding {
+    /// (temperature, max new tokens) of the preset.
+    pub fn defaults(self) -> (f64, usize) {
+        match self {
+            Decoding::Msmu => (0.0, 64),
+            Decoding::Official => (0.2, 1024),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PredictConfig {
     pub model: PathBuf,
     pub adapter: Option<PathBuf>,
+    /// Where the rows came from (for the output header).
     pub bench: PathBuf,
-    pub split: String,
     pub out: PathBuf,
+    pub decoding: Decoding,
     pub max_new_tokens: usize,
     /// 0: greedy.
     pub temperature: f64,
@@ -42,16 +65,33 @@ pub struct PredictConfig {
     /// Run even when the depth differs from the adapter's (`--allow-depth-mismatch`).
     pub allow_depth_mismatch: bool,
     pub dump_logits: Option<PathBuf>,
-    /// At most this many rows (all when `None`).
-    pub limit: Option<usize>,
     pub progress: bool,
 }
 
+/// The first line of the output: what produced the predictions (the official inference output
+/// starts with a `model` line too).
+#[derive(Serialize)]
+struct Header<'a> {
+    model: String,
+    adapter: Option<String>,
+    bench: String,
+    decoding: Decoding,
+    temperature: f64,
+    max_new_tokens: usize,
+    depth: String,
+    msmu_version: &'a str,
+}
+
+/// One answer: the official inference output's `question`, `pred`, `gt`, `type`, plus the
+/// bench item's `id`.
 #[derive(Serialize)]
 struct PredLine<'a> {
     id: String,
     question: &'a str,
     pred: String,
+    gt: &'a str,
+    #[serde(rename = "type")]
+    raw_type: &'a str,
 }
 
 /// Image, DPE and prompt tensors of one question.
@@ -67,13 +107,21 @@ pub fn build_prompt(
     row: &ModelRow,
     question: &str,
     prep: &ImagePrep,
+    decoding: Decoding,
     device: Device,
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
     let grid = v.grid() as usize;
     let (pixels, cells) = crate::batch::prepare_images(row, model, prep)?;
     let dpe = cells.map(|cells| dpe::encode(&[cells], model.cfg.text.hidden_size, device));
-    let ids = tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?;
+    let ids = match decoding {
+        Decoding::Msmu => {
+            tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?
+        }
+        Decoding::Official => {
+            tokenizer.encode_raw_prompt(question, grid * grid, model.cfg.image_token_id)?
+        }
+    };
     Ok(Prompt {
         input_ids: Tensor::from_slice(&ids)
             .view([1, ids.len() as i64])
@@ -129,15 +177,16 @@ pub fn generate(
     })
 }
 
-/// Runs prediction; returns the number of answers written.
-pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
+/// Answers every question of `rows` (their `qa`, else the human turns of their
+/// conversation); returns the number of answers written.
+pub fn predict(cfg: &PredictConfig, rows: &[ModelRow]) -> anyhow::Result<usize> {
     let device = crate::device()?;
     tracing::debug!("predicting on {device:?}");
     tch::manual_seed(cfg.seed as i64);
     let (mut model, tokenizer) = load_base(
         &ModelSource::Dir(cfg.model.clone()),
         &cfg.bench,
-        &cfg.split,
+        "test",
         cfg.seed,
         device,
     )?;
@@ -168,7 +217,6 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
     if cfg.no_dpe {
         dpe_cfg.enabled = false;
     }
-    let rows = reader::read_split(&cfg.bench, &cfg.split, cfg.limit)?;
     let prep = ImagePrep {
         noise_seed: cfg.seed,
         ..ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, rows.first())?
@@ -177,6 +225,16 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
         depth::check_depth_match(trained, &prep.record(), cfg.allow_depth_mismatch)?;
     }
     let n_questions: usize = rows.iter().map(|r| r.qa.len().max(1)).sum();
+    let header = Header {
+        model: cfg.model.display().to_string(),
+        adapter: cfg.adapter.as_ref().map(|a| a.display().to_string()),
+        bench: cfg.bench.display().to_string(),
+        decoding: cfg.decoding,
+        temperature: cfg.temperature,
+        max_new_tokens: cfg.max_new_tokens,
+        depth: prep.record().describe(),
+        msmu_version: env!("CARGO_PKG_VERSION"),
+    };
     let bar = if cfg.progress {
         msmu_data::progress::bar(n_questions as u64, "questions")
     } else {
@@ -191,19 +249,41 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
         let mut out = std::io::BufWriter::new(
             std::fs::File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?,
         );
-        for row in &rows {
-            // Rows without structured QA: the human turns of the conversation.
-            let questions: Vec<String> = if row.qa.is_empty() {
-                row.conversations
+        writeln!(out, "{}", serde_json::to_string(&header)?)?;
+        for row in rows {
+            // (question, reference, type); rows without structured QA: the human turns of
+            // the conversation and the answers after them.
+            let questions: Vec<(String, String, String)> = if row.qa.is_empty() {
+                let turns = &row.conversations;
+                turns
                     .iter()
-                    .filter(|t| t.from == HUMAN)
-                    .map(|t| t.value.replace("<image>\n", "").replace("<image>", ""))
+                    .enumerate()
+                    .filter(|(_, t)| t.from == HUMAN)
+                    .map(|(i, t)| {
+                        let question = t.value.replace("<image>\n", "").replace("<image>", "");
+                        let gt = turns
+                            .get(i + 1)
+                            .filter(|a| a.from != HUMAN)
+                            .map_or(String::new(), |a| a.value.clone());
+                        (question, gt, String::new())
+                    })
                     .collect()
             } else {
-                row.qa.iter().map(|q| q.question.clone()).collect()
+                row.qa
+                    .iter()
+                    .map(|q| (q.question.clone(), q.answer.clone(), q.r#type.clone()))
+                    .collect()
             };
-            for (k, question) in questions.iter().enumerate() {
-                let prompt = build_prompt(&model, &tokenizer, row, question, &prep, device)?;
+            for (k, (question, gt, raw_type)) in questions.iter().enumerate() {
+                let prompt = build_prompt(
+                    &model,
+                    &tokenizer,
+                    row,
+                    question,
+                    &prep,
+                    cfg.decoding,
+                    device,
+                )?;
                 let (ids, first_logits) = generate(
                     &model,
                     &prompt,
@@ -220,6 +300,8 @@ pub fn predict(cfg: &PredictConfig) -> anyhow::Result<usize> {
                     id: format!("{}#{k}", row.id),
                     question,
                     pred,
+                    gt,
+                    raw_type,
                 };
                 writeln!(out, "{}", serde_json::to_string(&line)?)?;
                 written += 1;

@@ -162,6 +162,24 @@ impl TextTokenizer {
         )?);
         Ok(ids)
     }
+
+    /// The official inference prompt: the raw question (`<image>\n` prepended when it has no
+    /// image placeholder) tokenised WITHOUT the chat template, after BOS.
+    pub fn encode_raw_prompt(
+        &self,
+        question: &str,
+        n_image: usize,
+        image_token_id: i64,
+    ) -> anyhow::Result<Vec<i64>> {
+        let question = if question.contains("<image>") {
+            question.to_string()
+        } else {
+            format!("<image>\n{question}")
+        };
+        let mut ids: Vec<i64> = self.bos_id.into_iter().collect();
+        ids.extend(self.ids_with_image(&question, n_image, image_token_id)?);
+        Ok(ids)
+    }
 }
 
 /// Trains a byte-level BPE tokenizer (`--preset tiny`) with [`TINY_SPECIALS`] as ids 0..5.
