@@ -1,6 +1,8 @@
 //! The `msmu` command line: clap definitions, logging set-up and dispatch. Each subcommand
 //! lives in its own file with its arguments and its `run` function.
 
+#[cfg(feature = "train")]
+pub mod ask;
 pub mod build;
 #[cfg(feature = "train")]
 pub mod depth;
@@ -76,6 +78,9 @@ pub enum Command {
     /// Depth-Anything-V2 depth maps (16-bit PNG, NPY, preview) for images or msmu shards.
     #[cfg(feature = "train")]
     Depth(depth::DepthArgs),
+    /// One answer about any photo (depth from a file, estimated, or none).
+    #[cfg(feature = "train")]
+    Ask(ask::AskArgs),
     /// Depth positional encoding of one depth PNG (cross-check helper).
     #[cfg(feature = "train")]
     #[command(hide = true)]
@@ -100,6 +105,10 @@ pub enum Command {
     #[cfg(not(feature = "train"))]
     #[command(disable_help_flag = true)]
     Depth(WithoutTrainer),
+    /// One answer about any photo (needs a binary built with the `train` feature).
+    #[cfg(not(feature = "train"))]
+    #[command(disable_help_flag = true)]
+    Ask(WithoutTrainer),
 }
 
 /// The arguments of a trainer command in a binary built without the trainer: accepted as they
@@ -170,6 +179,8 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "train")]
         Command::Depth(args) => depth::run(&args),
         #[cfg(feature = "train")]
+        Command::Ask(args) => ask::run(&args),
+        #[cfg(feature = "train")]
         Command::Dpe(args) => train::run_dpe(&args),
         #[cfg(feature = "train")]
         Command::Preprocess(args) => train::run_preprocess(&args),
@@ -181,6 +192,8 @@ pub fn main() -> ExitCode {
         Command::Predict(_) => without_trainer("predict"),
         #[cfg(not(feature = "train"))]
         Command::Depth(_) => without_trainer("depth"),
+        #[cfg(not(feature = "train"))]
+        Command::Ask(_) => without_trainer("ask"),
     };
     match result {
         Ok(code) => code,

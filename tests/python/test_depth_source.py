@@ -201,3 +201,35 @@ def test_released_formats_go_through_predict_and_eval(estimated, relative_model,
         assert report["predictions"] == len(answers), report
         assert report["unmatched"] == [] and report["scored"] == len(answers), report
     assert n_hub > 3
+
+
+def test_ask_answers_like_predict_about_one_photo(estimated, relative_model, tmp_path):
+    """`msmu ask` on a photo gives the answer `msmu predict` gives for the same image and
+    question with the same depth (estimated on the fly); without depth it fails; a depth file
+    of another kind is refused unless allowed."""
+    model_dir, _ = relative_model
+    run = tmp_path / "run"
+    msmu("train", "--preset", "tiny", "--data", estimated, "--out", run, "--max-steps", "2",
+         "--batch-size", "1", "--lora-r", "4", "--lora-alpha", "8")
+    first = rows(estimated)[0]
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(first["image"]["bytes"])
+    question = first["qa"][0]["question"]
+    preds = tmp_path / "p.jsonl"
+    msmu("predict", "--model", run, "--adapter", run, "--bench", estimated, "--split", "train",
+         "--limit", "1", "--max-new-tokens", "12", "--depth-source", "estimate", "--depth-model",
+         model_dir, "--out", preds)
+    expected = json.loads(preds.read_text().splitlines()[1])
+    assert expected["question"] == question
+    asked = msmu("ask", "--model", run, "--adapter", run, "--depth-model", model_dir,
+                 "--max-new-tokens", "12", photo, question)
+    assert asked.stdout.rstrip("\n") == expected["pred"]
+    failed = msmu("ask", "--model", run, "--adapter", run, photo, question, check=False)
+    assert failed.returncode != 0 and "--depth-model" in failed.stderr, failed.stderr
+    depth_png = tmp_path / "depth.png"
+    Image.fromarray(np.full((48, 64), 1500, np.uint16)).save(depth_png)
+    refused = msmu("ask", "--model", run, "--adapter", run, "--depth", depth_png, photo, question,
+                   check=False)
+    assert refused.returncode != 0 and "--allow-depth-mismatch" in refused.stderr, refused.stderr
+    msmu("ask", "--model", run, "--adapter", run, "--depth", depth_png, "--allow-depth-mismatch",
+         photo, question)

@@ -177,53 +177,109 @@ pub fn generate(
     })
 }
 
+/// A loaded model (base + adapter) with the run's depth and DPE settings resolved and
+/// checked against the adapter's record.
+pub struct Predictor {
+    pub model: Llava,
+    pub tokenizer: TextTokenizer,
+    pub prep: ImagePrep,
+    pub device: Device,
+}
+
+impl Predictor {
+    /// Loads `cfg.model` (+ `cfg.adapter`); `first_row` decides the depth source in mode
+    /// `shard`.
+    pub fn load(cfg: &PredictConfig, first_row: Option<&ModelRow>) -> anyhow::Result<Self> {
+        let device = crate::device()?;
+        tracing::debug!("predicting on {device:?}");
+        tch::manual_seed(cfg.seed as i64);
+        let (mut model, tokenizer) = load_base(
+            &ModelSource::Dir(cfg.model.clone()),
+            &cfg.bench,
+            "test",
+            cfg.seed,
+            device,
+        )?;
+        let mut dpe_cfg = cfg.dpe.clone().unwrap_or_default();
+        let mut trained_depth = None;
+        let mut sense = cfg.depth_sense;
+        if let Some(adapter) = &cfg.adapter {
+            let lora = checkpoint::read_lora_config(adapter)?;
+            model.add_lora(&lora, 0);
+            checkpoint::load_adapter(&mut model, adapter)?;
+            if let Some(record) = checkpoint::read_record(adapter)? {
+                let depth = record
+                    .depth
+                    .clone()
+                    .unwrap_or_else(|| crate::trainer::legacy_depth(&record.dpe));
+                sense = sense.or(depth.sense);
+                trained_depth = Some(depth);
+                if cfg.dpe.is_none() {
+                    // The adapter's DPE, without its training-time noise (--depth-noise asks
+                    // for noise at prediction explicitly).
+                    dpe_cfg = DpeConfig {
+                        noise_sigma: 0.0,
+                        ..record.dpe
+                    };
+                }
+            }
+        }
+        if cfg.no_dpe {
+            dpe_cfg.enabled = false;
+        }
+        let prep = ImagePrep {
+            noise_seed: cfg.seed,
+            ..ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, first_row)?
+        };
+        if let Some(trained) = &trained_depth {
+            depth::check_depth_match(trained, &prep.record(), cfg.allow_depth_mismatch)?;
+        }
+        Ok(Self {
+            model,
+            tokenizer,
+            prep,
+            device,
+        })
+    }
+
+    /// One answer about `row`'s image.
+    pub fn answer(
+        &self,
+        row: &ModelRow,
+        question: &str,
+        decoding: Decoding,
+        max_new_tokens: usize,
+        temperature: f64,
+    ) -> anyhow::Result<String> {
+        let prompt = build_prompt(
+            &self.model,
+            &self.tokenizer,
+            row,
+            question,
+            &self.prep,
+            decoding,
+            self.device,
+        )?;
+        let (ids, _) = generate(
+            &self.model,
+            &prompt,
+            self.tokenizer.eos_id,
+            max_new_tokens,
+            temperature,
+        )?;
+        Ok(self.tokenizer.decode(&ids)?.trim().to_string())
+    }
+}
+
 /// Answers every question of `rows` (their `qa`, else the human turns of their
 /// conversation); returns the number of answers written.
 pub fn predict(cfg: &PredictConfig, rows: &[ModelRow]) -> anyhow::Result<usize> {
-    let device = crate::device()?;
-    tracing::debug!("predicting on {device:?}");
-    tch::manual_seed(cfg.seed as i64);
-    let (mut model, tokenizer) = load_base(
-        &ModelSource::Dir(cfg.model.clone()),
-        &cfg.bench,
-        "test",
-        cfg.seed,
+    let Predictor {
+        model,
+        tokenizer,
+        prep,
         device,
-    )?;
-    let mut dpe_cfg = cfg.dpe.clone().unwrap_or_default();
-    let mut trained_depth = None;
-    let mut sense = cfg.depth_sense;
-    if let Some(adapter) = &cfg.adapter {
-        let lora = checkpoint::read_lora_config(adapter)?;
-        model.add_lora(&lora, 0);
-        checkpoint::load_adapter(&mut model, adapter)?;
-        if let Some(record) = checkpoint::read_record(adapter)? {
-            let depth = record
-                .depth
-                .clone()
-                .unwrap_or_else(|| crate::trainer::legacy_depth(&record.dpe));
-            sense = sense.or(depth.sense);
-            trained_depth = Some(depth);
-            if cfg.dpe.is_none() {
-                // The adapter's DPE, without its training-time noise (--depth-noise asks for
-                // noise at prediction explicitly).
-                dpe_cfg = DpeConfig {
-                    noise_sigma: 0.0,
-                    ..record.dpe
-                };
-            }
-        }
-    }
-    if cfg.no_dpe {
-        dpe_cfg.enabled = false;
-    }
-    let prep = ImagePrep {
-        noise_seed: cfg.seed,
-        ..ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, rows.first())?
-    };
-    if let Some(trained) = &trained_depth {
-        depth::check_depth_match(trained, &prep.record(), cfg.allow_depth_mismatch)?;
-    }
+    } = Predictor::load(cfg, rows.first())?;
     let n_questions: usize = rows.iter().map(|r| r.qa.len().max(1)).sum();
     let header = Header {
         model: cfg.model.display().to_string(),
