@@ -22,7 +22,8 @@ msmu predict --model runs/sdvlm --adapter runs/sdvlm --bench MSMU-Bench/test.par
 --decoding official --depth-model Depth-Anything-V2-Large-hf/ --out preds.jsonl\n\n\
 --bench is an msmu dataset folder (its `--split` shards; depth from the shards) or a released\n\
 benchmark file/folder (Parquet or Arrow: the MSMU-Bench test split as on the Hub, with `image`\n\
-and `conversations` + `type`, or `msmu export --format sdvlm` with `image_base64`). Such data\n\
+and `conversations` + `type`, or `msmu export --format sdvlm` with `image_base64`; or Q-Spatial\n\
+Bench Parquet with `question`, `answer_value`, `answer_unit`, `image`). Such data\n\
 has no depth: with DPE on, give --depth-model (rows without depth are estimated).")]
 pub struct PredictArgs {
     /// Base model folder (config.json, safetensors, tokenizer.json).
@@ -126,11 +127,53 @@ fn benchmark_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<Model
     Ok(out)
 }
 
+/// Q-Spatial Bench rows: one image and one question each, id `<split>#<row>`, the reference
+/// as `value unit`.
+fn qspatial_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<ModelRow>> {
+    let items = msmu_eval::qspatial::read_bench_with_images(path, None)?;
+    items
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|item| {
+            anyhow::ensure!(!item.image.is_empty(), "{}: no image", item.origin);
+            let answer = format!("{} {}", item.answer_value, item.answer_unit);
+            Ok(ModelRow {
+                id: item.id,
+                image: ImageBlob {
+                    bytes: item.image,
+                    path: None,
+                },
+                qa: vec![QaRow {
+                    family: "qspatial".into(),
+                    r#type: item.question_type.unwrap_or_else(|| "qspatial".into()),
+                    question: item.question.clone(),
+                    answer: answer.clone(),
+                    ..QaRow::default()
+                }],
+                conversations: vec![
+                    Turn {
+                        from: "human".into(),
+                        value: item.question,
+                    },
+                    Turn {
+                        from: "gpt".into(),
+                        value: answer,
+                    },
+                ],
+                ..ModelRow::default()
+            })
+        })
+        .collect()
+}
+
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     // Flags first: a wrong combination fails before any reading.
     let depth = args.depth.input()?;
     let rows = if is_msmu_dataset(&args.bench) {
         reader::read_split(&args.bench, &args.split, args.limit)?
+    } else if msmu_eval::qspatial::looks_like_qspatial(&args.bench) {
+        qspatial_rows(&args.bench, args.limit)
+            .with_context(|| format!("reading Q-Spatial {}", args.bench.display()))?
     } else {
         benchmark_rows(&args.bench, args.limit)
             .with_context(|| format!("reading the benchmark {}", args.bench.display()))?

@@ -233,3 +233,33 @@ def test_ask_answers_like_predict_about_one_photo(estimated, relative_model, tmp
     assert refused.returncode != 0 and "--allow-depth-mismatch" in refused.stderr, refused.stderr
     msmu("ask", "--model", run, "--adapter", run, "--depth", depth_png, "--allow-depth-mismatch",
          photo, question)
+
+
+def test_qspatial_bench_goes_through_predict_and_eval(estimated, relative_model, tmp_path):
+    """A Q-Spatial Bench file in its released layout (question, answer_value, answer_unit,
+    question_type, image) through `msmu predict` (depth estimated) and `msmu eval --suite
+    qspatial`: every item answered, matched by id and scored."""
+    model_dir, _ = relative_model
+    run = tmp_path / "run"
+    msmu("train", "--preset", "tiny", "--data", estimated, "--out", run, "--max-steps", "1",
+         "--batch-size", "1", "--lora-r", "4", "--lora-alpha", "8")
+    table = rows(estimated)[:4]
+    units = ["meters", "centimeters", "inches", "feet"]
+    bench = tmp_path / "QSpatial_ScanNet.parquet"
+    pq.write_table(pa.table({
+        "question": [f"How far is the chair from the door? Answer in {u}." for u in units],
+        "answer_value": [1.5, 80.0, 30.0, 4.0],
+        "answer_unit": units,
+        "question_type": ["direct_distance"] * 4,
+        "image": [{"bytes": table[i % len(table)]["image"]["bytes"], "path": None} for i in range(4)],
+    }), bench)
+    preds = tmp_path / "q.jsonl"
+    msmu("predict", "--model", run, "--adapter", run, "--bench", bench, "--max-new-tokens", "6",
+         "--depth-model", model_dir, "--out", preds)
+    answers = [json.loads(l) for l in preds.read_text().splitlines()[1:]]
+    assert [a["id"] for a in answers] == [f"QSpatial_ScanNet#{i}" for i in range(4)]
+    assert answers[0]["gt"] == "1.5 meters" and answers[0]["type"] == "direct_distance"
+    report = json.loads(msmu("eval", "--suite", "qspatial", "--bench", bench, "--pred", preds,
+                             "--json").stdout)
+    assert report["all"]["n"] == 4 and report["unmatched"] == 0, report
+    assert report["splits"][0]["split"] == "QSpatial_ScanNet", report

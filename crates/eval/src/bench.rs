@@ -400,7 +400,7 @@ fn turns_of_struct_list(a: &dyn Array) -> Option<Vec<(String, String)>> {
 
 /// The encoded image of row `r`: `image` as a struct with `bytes`, or binary, or
 /// `image_base64` (standard base64, optionally a `data:` URL).
-fn image_at(batch: &RecordBatch, r: usize, origin: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn image_at(batch: &RecordBatch, r: usize, origin: &str) -> anyhow::Result<Vec<u8>> {
     use base64::Engine as _;
     if let Some(c) = batch.column_by_name("image") {
         if c.is_null(r) {

@@ -42,6 +42,9 @@ pub struct QItem {
     pub answer_cm: Option<f64>,
     /// `file:row`, for messages.
     pub origin: String,
+    /// The encoded image ([`read_bench_with_images`] only; empty otherwise).
+    #[serde(skip)]
+    pub image: Vec<u8>,
 }
 
 impl QItem {
@@ -62,6 +65,7 @@ impl QItem {
             question_type: None,
             answer_cm: unit_of(answer_unit).map(|unit| to_cm(answer_value, unit)),
             origin: String::new(),
+            image: Vec::new(),
         }
     }
 }
@@ -85,6 +89,50 @@ pub fn to_cm(value: f64, unit: Unit) -> f64 {
 /// (sorted by name). `split` names the split of every file; without it the split comes from a
 /// `split` column or the file name.
 pub fn read_bench(path: &Path, split: Option<&str>) -> anyhow::Result<Vec<QItem>> {
+    read(path, split, false)
+}
+
+/// [`read_bench`] with each item's image (for `msmu predict`).
+pub fn read_bench_with_images(path: &Path, split: Option<&str>) -> anyhow::Result<Vec<QItem>> {
+    read(path, split, true)
+}
+
+/// Whether a Parquet file has the Q-Spatial columns (`question`, `answer_value`,
+/// `answer_unit`).
+pub fn looks_like_qspatial(path: &Path) -> bool {
+    let file = if path.is_dir() {
+        [path.to_path_buf(), path.join("data")]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flat_map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+            })
+            .min()
+    } else {
+        Some(path.to_path_buf())
+    };
+    let Some(file) = file else { return false };
+    let Ok(f) = File::open(&file) else {
+        return false;
+    };
+    let Ok(builder) = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+    else {
+        return false;
+    };
+    let names: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    ["question", "answer_value", "answer_unit"]
+        .iter()
+        .all(|need| names.iter().any(|n| n == need))
+}
+
+fn read(path: &Path, split: Option<&str>, with_images: bool) -> anyhow::Result<Vec<QItem>> {
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut files: Vec<PathBuf> = Vec::new();
         for dir in [path.to_path_buf(), path.join("data")] {
@@ -121,7 +169,7 @@ pub fn read_bench(path: &Path, split: Option<&str>) -> anyhow::Result<Vec<QItem>
     let mut rows_per_split: HashMap<String, usize> = HashMap::new();
     for file in &files {
         let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_file(file, split, &mut rows_per_split)
+            read_file(file, split, &mut rows_per_split, with_images)
         }))
         .unwrap_or_else(|_| Err(anyhow!("the Parquet reader failed on a damaged file")))
         .with_context(|| format!("reading Q-Spatial file {}", file.display()))?;
@@ -160,6 +208,7 @@ fn read_file(
     path: &Path,
     split: Option<&str>,
     rows_per_split: &mut HashMap<String, usize>,
+    with_images: bool,
 ) -> anyhow::Result<Vec<QItem>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
@@ -184,7 +233,10 @@ fn read_file(
     let roots: Vec<usize> = names
         .iter()
         .enumerate()
-        .filter(|(_, n)| COLUMNS.contains(&n.as_str()))
+        .filter(|(_, n)| {
+            COLUMNS.contains(&n.as_str())
+                || (with_images && ["image", "image_base64"].contains(&n.as_str()))
+        })
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
@@ -203,6 +255,12 @@ fn read_file(
             rows_per_split,
             &mut items,
         )?;
+        if with_images {
+            let first = items.len() - batch.num_rows();
+            for (i, item) in items[first..].iter_mut().enumerate() {
+                item.image = crate::bench::image_at(&batch, i, &item.origin)?;
+            }
+        }
     }
     Ok(items)
 }

@@ -352,8 +352,14 @@ pub fn predict(cfg: &PredictConfig, rows: &[ModelRow]) -> anyhow::Result<usize> 
                     dumped = true;
                 }
                 let pred = tokenizer.decode(&ids)?.trim().to_string();
+                // A row that is one bench item already carries the item's id (`split#i`).
+                let id = if row.id.contains('#') && questions.len() == 1 {
+                    row.id.clone()
+                } else {
+                    format!("{}#{k}", row.id)
+                };
                 let line = PredLine {
-                    id: format!("{}#{k}", row.id),
+                    id,
                     question,
                     pred,
                     gt,
