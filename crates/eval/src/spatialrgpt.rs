@@ -1407,4 +1407,38 @@ mod tests {
         assert!(judge(&it, "11 o'clock direction").success);
         assert!(!judge(&it, "2 o'clock").success);
     }
+    #[test]
+    fn regions_named_by_label() {
+        let mut it = item(
+            "Is Region [0] to the left of Region [1]?",
+            "Yes, Region [0] is to the left of Region [1].",
+            "left_predicate",
+        );
+        it.labels = vec![Some("wooden chair".into()), Some("tables".into())];
+        assert_eq!(
+            it.read("The wooden chair is to the right of the table."),
+            Some(Reading::No)
+        );
+        assert_eq!(
+            it.read("The table is to the right of the wooden chair."),
+            Some(Reading::Yes)
+        );
+        let mut it = item(
+            "Which is taller, Region [0] or Region [1]?",
+            "Region [1] is taller.",
+            "tall_choice",
+        );
+        it.labels = vec![Some("lamp".into()), Some("door".into())];
+        assert!(judge(&it, "The door.").success);
+        assert!(judge(&it, "The lamp is shorter than the door.").success);
+        assert!(!judge(&it, "The lamp is taller.").success);
+        // Region numbers are not lengths.
+        let it = item(
+            "How wide is Region [2]?",
+            "Region [2] is 0.5 m wide.",
+            "width_data",
+        );
+        assert!(!judge(&it, "Region [2] is wide.").success);
+        assert_eq!(judge(&it, "Region [2] is wide.").status, "unparseable");
+    }
 }
