@@ -472,15 +472,30 @@ fn category_of_question(q: &str) -> Option<Category> {
         return Some(Category::DirectDistance);
     }
     let toks = tokenize(&q);
-    for cat in Category::QUALITATIVE {
-        if toks
-            .iter()
-            .any(|t| matches!(t, Tok::Word(w) if side_of(cat, w).is_some_and(|(_, strong)| strong) && !matches!(w.as_str(), "more" | "less" | "greater" | "lesser" | "fewer" | "exceeds" | "exceed" | "surpass" | "surpasses" | "larger" | "smaller" | "right") || (cat == Category::LeftRight && w == "right")))
-        {
-            return Some(cat);
-        }
-    }
-    None
+    // A strong word of the axis that is not one of the generic comparatives ("more", "less",
+    // ..., which several axes share); "larger" / "smaller" name big/small.
+    let specific = |cat: Category, w: &str| {
+        side_of(cat, w).is_some_and(|(_, strong)| strong)
+            && (cat == Category::BigSmall
+                || !matches!(
+                    w,
+                    "more"
+                        | "less"
+                        | "greater"
+                        | "lesser"
+                        | "fewer"
+                        | "exceeds"
+                        | "exceed"
+                        | "surpass"
+                        | "surpasses"
+                        | "larger"
+                        | "smaller"
+                ))
+    };
+    Category::QUALITATIVE.into_iter().find(|&cat| {
+        toks.iter()
+            .any(|t| matches!(t, Tok::Word(w) if specific(cat, w)))
+    })
 }
 
 fn form_of_question(q: &str) -> Form {
@@ -673,7 +688,6 @@ fn yes_word(w: &str) -> Option<bool> {
 /// Predicate answers: `Some(true)` when the answer says the question's first region holds
 /// the asked pole relative to the second.
 fn read_predicate(toks: &[Tok], item: &SrItem, asked_first: bool) -> Option<bool> {
-    let toks = &toks[..];
     let words: Vec<&str> = toks
         .iter()
         .filter_map(|t| match t {
@@ -1348,6 +1362,35 @@ mod tests {
             Some(Category::BehindFront)
         );
         assert_eq!(Category::from_raw("bogus"), None);
+        // Without a category: from the question.
+        let it = item("Is Region [0] taller than Region [1]?", "Yes.", "");
+        assert_eq!(
+            (it.category, it.form, it.pole),
+            (Category::TallShort, Some(Form::Predicate), Some(Pole::Tall))
+        );
+        let it = item(
+            "Which is more to the right, Region [0] or Region [1]?",
+            "Region [0].",
+            "",
+        );
+        assert_eq!(
+            (it.category, it.form, it.pole),
+            (Category::LeftRight, Some(Form::Choice), Some(Pole::Right))
+        );
+        let it = item("Is Region [0] larger than Region [1]?", "Yes.", "");
+        assert_eq!(it.category, Category::BigSmall);
+        let it = item(
+            "How far apart are Region [0] and Region [1] vertically?",
+            "1 m",
+            "",
+        );
+        assert_eq!(it.category, Category::VerticalDistance);
+        let it = item(
+            "If you are at Region [0], where will you find Region [1]?",
+            "3 o'clock",
+            "",
+        );
+        assert_eq!(it.category, Category::Direction);
     }
 
     #[test]
