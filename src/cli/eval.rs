@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use msmu_eval::bench::{items_from_predictions, read_bench, read_predictions};
-use msmu_eval::qspatial;
 use msmu_eval::report::evaluate;
+use msmu_eval::{qspatial, spatialrgpt};
 
 /// Which benchmark `msmu eval` scores.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -17,6 +17,7 @@ pub enum Suite {
     #[default]
     Msmu,
     Qspatial,
+    Spatialrgpt,
 }
 
 #[derive(clap::Args, Debug)]
@@ -26,11 +27,14 @@ msmu eval --bench bench.jsonl --pred preds.jsonl\n  \
 msmu eval --bench out/shards/test --pred preds.jsonl --by-type --per-item items.jsonl\n  \
 msmu eval --bench msmu_test/data-00000-of-00001.arrow --pred preds.jsonl --json\n  \
 msmu eval --pred official_inference_output.jsonl   (reference answers from `gt`)\n  \
-msmu eval --suite qspatial --bench Q-Spatial-Bench/data --pred qspatial_preds.jsonl\n\n\
+msmu eval --suite qspatial --bench Q-Spatial-Bench/data --pred qspatial_preds.jsonl\n  \
+msmu eval --suite spatialrgpt --bench SpatialRGPT-Bench_v1.json --pred srgpt_answers.jsonl\n\n\
 Predictions: one JSON object per line with `pred` and `id` (`{row id}#{qa index}`) or \
 `question`; the official inference output (header line {\"model\": ...}, then question, pred, \
 gt, type) is accepted as is. With --suite qspatial the ids are `<split>#<row index>` (split = \
-the file name without `-00000-of-00001`, or --split), or lines carry the `question`.")]
+the file name without `-00000-of-00001`, or --split), or lines carry the `question`. With --suite spatialrgpt the ids are the bench `id` (the official \
+inference output's `question_id`), else the `question`; without --bench the official output's \
+`gt` and `qa_info` are the references.")]
 pub struct EvalArgs {
     /// Benchmark: `msmu` (MSMU-Bench and msmu benches, the default) or `qspatial` (Q-Spatial
     /// Bench Parquet: success when max(pred/gt, gt/pred) < 2 in cm, per split).
@@ -61,6 +65,9 @@ pub struct EvalArgs {
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if args.suite == Suite::Qspatial {
         return run_qspatial(args);
+    }
+    if args.suite == Suite::Spatialrgpt {
+        return run_spatialrgpt(args);
     }
     if args.split.is_some() {
         anyhow::bail!("--split is for --suite qspatial");
@@ -103,6 +110,40 @@ fn run_qspatial(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let preds = read_predictions(&args.pred)?;
     let items = qspatial::read_bench(bench, args.split.as_deref())?;
     let mut report = qspatial::score(&items, &preds.items);
+    report.model = preds.model.clone();
+    if let Some(path) = &args.per_item {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating --per-item file {}", path.display()))?,
+        );
+        for r in &report.items {
+            writeln!(out, "{}", serde_json::to_string(r)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        out.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&report.to_json())?
+    } else {
+        report.to_markdown()
+    };
+    print(&text)
+}
+
+/// `--suite spatialrgpt`: SpatialRGPT-Bench (JSON array or JSONL) against JSONL predictions,
+/// per category; without --bench the official inference output (`gt`, `qa_info`) is both.
+fn run_spatialrgpt(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.by_type {
+        anyhow::bail!("--by-type is for --suite msmu");
+    }
+    if args.split.is_some() {
+        anyhow::bail!("--split is for --suite qspatial");
+    }
+    let preds = read_predictions(&args.pred)?;
+    let items = spatialrgpt::read_bench(args.bench.as_ref().unwrap_or(&args.pred))
+        .context("--suite spatialrgpt needs --bench SpatialRGPT-Bench_v1.json (or .jsonl), or predictions in the official inference output format (with `gt` and `qa_info`)")?;
+    let mut report = spatialrgpt::score(&items, &preds.items);
     report.model = preds.model.clone();
     if let Some(path) = &args.per_item {
         let mut out = std::io::BufWriter::new(

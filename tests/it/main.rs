@@ -10,6 +10,7 @@ mod dataset_tools;
 mod eval_agreement;
 mod eval_cli;
 mod eval_qspatial;
+mod eval_spatialrgpt;
 mod geom_props;
 mod hostile_cli;
 mod hostile_readers;

@@ -983,7 +983,8 @@ pub fn read_predictions(path: &Path) -> anyhow::Result<Predictions> {
             Some(Value::String(s)) => s,
             Some(other) => other.to_string(),
         };
-        let id = jstr(&v, "id");
+        // `question_id`: the SpatialRGPT-Bench inference output.
+        let id = jstr(&v, "id").or_else(|| jstr(&v, "question_id"));
         let question = jstr(&v, "question")
             .or_else(|| jstr(&v, "prompt"))
             .map(|q| normalize_question(&q));

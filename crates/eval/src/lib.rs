@@ -9,7 +9,9 @@
 //!   (MSMU.md section 3): delta < 1.25 for quantities in metres, mean coordinate difference
 //!   <= 0.1 for grounding, rule-based 0/1 for the qualitative families;
 //! - [`report`] aggregates per family and raw type and prints Markdown or JSON;
-//! - [`qspatial`] reads and scores Q-Spatial Bench (delta < 2 in centimetres, per split).
+//! - [`qspatial`] reads and scores Q-Spatial Bench (delta < 2 in centimetres, per split);
+//! - [`spatialrgpt`] reads and scores SpatialRGPT-Bench (rule-based qualitative verdicts,
+//!   25 % relative error for lengths, one hour for clock directions; the paper's table).
 //!
 //! Ground truth comes from the structured answer (`values_si`, `unit`, `answer_key`) where
 //! msmu wrote the bench, otherwise from parsing the reference answer with the same parser.
@@ -19,6 +21,7 @@ pub mod parse;
 pub mod qspatial;
 pub mod report;
 pub mod score;
+pub mod spatialrgpt;
 
 use serde::Serialize;
 
