@@ -3,6 +3,8 @@
 
 #[cfg(feature = "train")]
 pub mod ask;
+#[cfg(feature = "train")]
+pub mod bench_rows;
 pub mod build;
 #[cfg(feature = "train")]
 pub mod depth;

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::cli::bench_rows::{benchmark_rows, is_msmu_dataset, qspatial_rows, spatialrgpt_rows};
 use crate::cli::depth_source::DepthSourceArgs;
 use crate::cli::train::DpeArgs;
-use msmu_data::dataset::{reader, ImageBlob, ModelRow, QaRow};
-use msmu_data::qa::Turn;
+use msmu_data::dataset::reader;
 use msmu_train::predict::{predict, Decoding, PredictConfig};
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,9 @@ msmu predict --model runs/sdvlm --adapter runs/sdvlm --bench MSMU-Bench/test.par
 --bench is an msmu dataset folder (its `--split` shards; depth from the shards) or a released\n\
 benchmark file/folder (Parquet or Arrow: the MSMU-Bench test split as on the Hub, with `image`\n\
 and `conversations` + `type`, or `msmu export --format sdvlm` with `image_base64`; or Q-Spatial\n\
-Bench Parquet with `question`, `answer_value`, `answer_unit`, `image`). Such data\n\
+Bench Parquet with `question`, `answer_value`, `answer_unit`, `image`; or SpatialRGPT-Bench\n\
+annotations, .json/.jsonl, images under --images: each region is drawn as a coloured box and\n\
+named in the question, \"Region [0] (the red box)\"). Such data\n\
 has no depth: with DPE on, give --depth-model (rows without depth are estimated).")]
 pub struct PredictArgs {
     /// Base model folder (config.json, safetensors, tokenizer.json).
@@ -35,6 +37,10 @@ pub struct PredictArgs {
     /// msmu dataset folder, or a released benchmark's Parquet/Arrow file or folder.
     #[arg(long)]
     pub bench: PathBuf,
+    /// SpatialRGPT-Bench: folder the annotations' `image_info.file_path` are relative to
+    /// (default: the annotation file's folder).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
     /// Split of an msmu dataset folder.
     #[arg(long, default_value = "test")]
     pub split: String,
@@ -68,115 +74,35 @@ pub struct PredictArgs {
     pub allow_depth_mismatch: bool,
 }
 
-/// Whether `path` is an msmu dataset folder (shards under `data/`).
-fn is_msmu_dataset(path: &Path) -> bool {
-    path.is_dir() && path.join("data").is_dir()
-}
-
-/// The rows of a released benchmark, as model rows without depth: one per image, its
-/// questions in `qa` with the references and raw types.
-fn benchmark_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<ModelRow>> {
-    let rows = msmu_eval::bench::read_bench_rows(path)?;
-    let mut out = Vec::new();
-    for row in rows.into_iter().take(limit.unwrap_or(usize::MAX)) {
-        anyhow::ensure!(
-            !row.image.is_empty(),
-            "{}: bench row {} has no image (columns `image` or `image_base64`)",
-            path.display(),
-            row.id
-        );
-        let qa: Vec<QaRow> = row
-            .items
-            .iter()
-            .map(|item| QaRow {
-                family: item.family.scorer_name().to_string(),
-                r#type: item.raw_type.clone(),
-                question: item.question.clone(),
-                answer: item.answer.clone(),
-                ..QaRow::default()
-            })
-            .collect();
-        let conversations = row
-            .items
-            .iter()
-            .flat_map(|item| {
-                [
-                    Turn {
-                        from: "human".into(),
-                        value: item.question.clone(),
-                    },
-                    Turn {
-                        from: "gpt".into(),
-                        value: item.answer.clone(),
-                    },
-                ]
-            })
-            .collect();
-        out.push(ModelRow {
-            id: row.id,
-            image: ImageBlob {
-                bytes: row.image,
-                path: None,
-            },
-            depth: None,
-            conversations,
-            qa,
-            ..ModelRow::default()
-        });
-    }
-    Ok(out)
-}
-
-/// Q-Spatial Bench rows: one image and one question each, id `<split>#<row>`, the reference
-/// as `value unit`.
-fn qspatial_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<ModelRow>> {
-    let items = msmu_eval::qspatial::read_bench_with_images(path, None)?;
-    items
-        .into_iter()
-        .take(limit.unwrap_or(usize::MAX))
-        .map(|item| {
-            anyhow::ensure!(!item.image.is_empty(), "{}: no image", item.origin);
-            let answer = format!("{} {}", item.answer_value, item.answer_unit);
-            Ok(ModelRow {
-                id: item.id,
-                image: ImageBlob {
-                    bytes: item.image,
-                    path: None,
-                },
-                qa: vec![QaRow {
-                    family: "qspatial".into(),
-                    r#type: item.question_type.unwrap_or_else(|| "qspatial".into()),
-                    question: item.question.clone(),
-                    answer: answer.clone(),
-                    ..QaRow::default()
-                }],
-                conversations: vec![
-                    Turn {
-                        from: "human".into(),
-                        value: item.question,
-                    },
-                    Turn {
-                        from: "gpt".into(),
-                        value: answer,
-                    },
-                ],
-                ..ModelRow::default()
-            })
-        })
-        .collect()
-}
-
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     // Flags first: a wrong combination fails before any reading.
     let depth = args.depth.input()?;
-    let rows = if is_msmu_dataset(&args.bench) {
-        reader::read_split(&args.bench, &args.split, args.limit)?
+    let is_json = args
+        .bench
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("jsonl"));
+    let (rows, ids) = if is_msmu_dataset(&args.bench) {
+        (
+            reader::read_split(&args.bench, &args.split, args.limit)?,
+            None,
+        )
+    } else if is_json {
+        let images = args.images.clone().unwrap_or_else(|| {
+            args.bench
+                .parent()
+                .map_or_else(PathBuf::new, Path::to_path_buf)
+        });
+        let (rows, ids) = spatialrgpt_rows(&args.bench, &images, args.limit)
+            .with_context(|| format!("reading SpatialRGPT-Bench {}", args.bench.display()))?;
+        (rows, Some(ids))
     } else if msmu_eval::qspatial::looks_like_qspatial(&args.bench) {
-        qspatial_rows(&args.bench, args.limit)
-            .with_context(|| format!("reading Q-Spatial {}", args.bench.display()))?
+        let (rows, ids) = qspatial_rows(&args.bench, args.limit)
+            .with_context(|| format!("reading Q-Spatial {}", args.bench.display()))?;
+        (rows, Some(ids))
     } else {
-        benchmark_rows(&args.bench, args.limit)
-            .with_context(|| format!("reading the benchmark {}", args.bench.display()))?
+        let rows = benchmark_rows(&args.bench, args.limit)
+            .with_context(|| format!("reading the benchmark {}", args.bench.display()))?;
+        (rows, None)
     };
     let (temperature, max_new_tokens) = args.decoding.defaults();
     let cfg = PredictConfig {
@@ -196,7 +122,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         dump_logits: args.dump_logits.clone(),
         progress: true,
     };
-    let n = predict(&cfg, &rows)?;
+    let n = predict(&cfg, &rows, ids.as_deref())?;
     eprintln!("{n} answers -> {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -263,3 +263,48 @@ def test_qspatial_bench_goes_through_predict_and_eval(estimated, relative_model,
                              "--json").stdout)
     assert report["all"]["n"] == 4 and report["unmatched"] == 0, report
     assert report["splits"][0]["split"] == "QSpatial_ScanNet", report
+
+
+def test_spatialrgpt_bench_goes_through_predict_and_eval(estimated, relative_model, tmp_path):
+    """SpatialRGPT-Bench annotations in the released layout (id, image_info.file_path, text_q,
+    conversations, bbox, qa_info) through `msmu predict` (regions drawn as coloured boxes and
+    named in the question; depth estimated) and `msmu eval --suite spatialrgpt`."""
+    model_dir, _ = relative_model
+    run = tmp_path / "run"
+    msmu("train", "--preset", "tiny", "--data", estimated, "--out", run, "--max-steps", "1",
+         "--batch-size", "1", "--lora-r", "4", "--lora-alpha", "8")
+    images = tmp_path / "images"
+    images.mkdir()
+    first = rows(estimated)[0]
+    (images / "a.jpg").write_bytes(first["image"]["bytes"])
+    w, h = first["intrinsics"]["width"], first["intrinsics"]["height"]
+    items = [
+        ("0", "Is Region [0] behind Region [1]?", "Yes, Region [0] is behind Region [1].",
+         "qualitative", "behind_predicate"),
+        ("1", "How far apart are Region [0] and Region [1]?",
+         "Region [0] and Region [1] are 1.52 meters apart.", "quantitative", "distance_data"),
+        ("2", "If you are at Region [0], where will you find Region [1]?",
+         "Region [1] is roughly at 3 o'clock from Region [0].", "quantitative", "direction"),
+    ]
+    bench = tmp_path / "SpatialRGPT-Bench_v1.jsonl"
+    with bench.open("w") as f:
+        for id_, q, a, kind, cat in items:
+            f.write(json.dumps({
+                "id": id_, "image_info": {"file_path": "a.jpg", "width": w, "height": h},
+                "text_q": q,
+                "conversations": [{"from": "human", "value": "<image>\n" + q.replace("]", "] <mask>")},
+                                  {"from": "gpt", "value": a}],
+                "bbox": [[10, 10, w // 3, h // 3], [w // 2, h // 2, w - 10, h - 10]],
+                "qa_info": {"type": kind, "category": cat},
+            }) + "\n")
+    preds = tmp_path / "s.jsonl"
+    msmu("predict", "--model", run, "--adapter", run, "--bench", bench, "--images", images,
+         "--max-new-tokens", "6", "--depth-model", model_dir, "--out", preds)
+    answers = [json.loads(l) for l in preds.read_text().splitlines()[1:]]
+    assert [a["id"] for a in answers] == ["0", "1", "2"]
+    assert "Region [0] (the red box)" in answers[0]["question"]
+    assert "Region [1] (the blue box)" in answers[0]["question"]
+    report = json.loads(msmu("eval", "--suite", "spatialrgpt", "--bench", bench, "--pred", preds,
+                             "--json").stdout)
+    assert report["unmatched"] == 0, report
+    assert report["qualitative"]["n"] == 1 and report["quantitative"]["n"] == 2, report

@@ -331,6 +331,8 @@ pub struct SrItem {
     /// Optional region names, by region index.
     pub labels: Vec<Option<String>>,
     pub image: Option<String>,
+    /// `bbox`: `[x1, y1, x2, y2]` in pixels per region (for drawing the regions at prediction).
+    pub boxes: Vec<[f64; 4]>,
     /// `file:line`, for messages.
     pub origin: String,
 }
@@ -383,6 +385,7 @@ impl SrItem {
             regions,
             labels: Vec::new(),
             image: None,
+            boxes: Vec::new(),
             origin: String::new(),
         })
     }
@@ -1004,6 +1007,19 @@ pub fn line_items(v: &Value, index: usize, origin: &str) -> anyhow::Result<Vec<S
         .get("image_info")
         .and_then(|i| jstr(i, "file_path"))
         .or_else(|| jstr(v, "image"));
+    let boxes: Vec<[f64; 4]> = v
+        .get("bbox")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|b| {
+                    let b = b.as_array()?;
+                    let f: Vec<f64> = b.iter().filter_map(Value::as_f64).collect();
+                    (f.len() == 4).then(|| [f[0], f[1], f[2], f[3]])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     pairs
         .iter()
         .enumerate()
@@ -1017,6 +1033,7 @@ pub fn line_items(v: &Value, index: usize, origin: &str) -> anyhow::Result<Vec<S
                 SrItem::new(&id, q, a, &raw_category).with_context(|| origin.to_string())?;
             item.labels = labels.clone();
             item.image = image.clone();
+            item.boxes = boxes.clone();
             item.origin = origin.to_string();
             Ok(item)
         })

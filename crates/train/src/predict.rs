@@ -272,8 +272,16 @@ impl Predictor {
 }
 
 /// Answers every question of `rows` (their `qa`, else the human turns of their
-/// conversation); returns the number of answers written.
-pub fn predict(cfg: &PredictConfig, rows: &[ModelRow]) -> anyhow::Result<usize> {
+/// conversation); returns the number of answers written. `ids`, when given, holds each row's
+/// bench item ids (`item_ids`, one per question); otherwise an answer's id is `{row id}#{k}`.
+pub fn predict(
+    cfg: &PredictConfig,
+    rows: &[ModelRow],
+    item_ids: Option<&[Vec<String>]>,
+) -> anyhow::Result<usize> {
+    if let Some(ids) = item_ids {
+        anyhow::ensure!(ids.len() == rows.len(), "one id list per row");
+    }
     let Predictor {
         model,
         tokenizer,
@@ -306,7 +314,7 @@ pub fn predict(cfg: &PredictConfig, rows: &[ModelRow]) -> anyhow::Result<usize> 
             std::fs::File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?,
         );
         writeln!(out, "{}", serde_json::to_string(&header)?)?;
-        for row in rows {
+        for (r, row) in rows.iter().enumerate() {
             // (question, reference, type); rows without structured QA: the human turns of
             // the conversation and the answers after them.
             let questions: Vec<(String, String, String)> = if row.qa.is_empty() {
@@ -352,11 +360,9 @@ pub fn predict(cfg: &PredictConfig, rows: &[ModelRow]) -> anyhow::Result<usize> 
                     dumped = true;
                 }
                 let pred = tokenizer.decode(&ids)?.trim().to_string();
-                // A row that is one bench item already carries the item's id (`split#i`).
-                let id = if row.id.contains('#') && questions.len() == 1 {
-                    row.id.clone()
-                } else {
-                    format!("{}#{k}", row.id)
+                let id = match item_ids.and_then(|ids| ids[r].get(k)) {
+                    Some(id) => id.clone(),
+                    None => format!("{}#{k}", row.id),
                 };
                 let line = PredLine {
                     id,
