@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use msmu_eval::bench::{items_from_predictions, read_bench, read_predictions};
-use msmu_eval::report::evaluate;
+use msmu_eval::names::NameEmbedder;
+use msmu_eval::report::evaluate_with;
 use msmu_eval::{qspatial, spatialrgpt};
 
 /// Which benchmark `msmu eval` scores.
@@ -28,7 +29,8 @@ msmu eval --bench out/shards/test --pred preds.jsonl --by-type --per-item items.
 msmu eval --bench msmu_test/data-00000-of-00001.arrow --pred preds.jsonl --json\n  \
 msmu eval --pred official_inference_output.jsonl   (reference answers from `gt`)\n  \
 msmu eval --suite qspatial --bench Q-Spatial-Bench/data --pred qspatial_preds.jsonl\n  \
-msmu eval --suite spatialrgpt --bench SpatialRGPT-Bench_v1.json --pred srgpt_answers.jsonl\n\n\
+msmu eval --suite spatialrgpt --bench SpatialRGPT-Bench_v1.json --pred srgpt_answers.jsonl\n  \
+msmu eval --pred official_inference_output.jsonl --name-model all-MiniLM-L6-v2/   (trainer build)\n\n\
 Predictions: one JSON object per line with `pred` and `id` (`{row id}#{qa index}`) or \
 `question`; the official inference output (header line {\"model\": ...}, then question, pred, \
 gt, type) is accepted as is. With --suite qspatial the ids are `<split>#<row index>` (split = \
@@ -60,6 +62,13 @@ pub struct EvalArgs {
     /// Write one JSON line per prediction (input order) to this file.
     #[arg(long)]
     pub per_item: Option<PathBuf>,
+    /// A sentence-transformers all-MiniLM-L6-v2 folder (config.json, model.safetensors,
+    /// tokenizer.json, modules.json, 1_Pooling/, sentence_bert_config.json): object-name
+    /// grounding answers then succeed by the official rule, cosine similarity of the
+    /// embedded reference and predicted object names >= 0.5, instead of the rule-based label
+    /// match. Needs the trainer build (libtorch).
+    #[arg(long, value_name = "DIR")]
+    pub name_model: Option<PathBuf>,
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
@@ -72,12 +81,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if args.split.is_some() {
         anyhow::bail!("--split is for --suite qspatial");
     }
+    let names = match &args.name_model {
+        Some(dir) => Some(load_name_model(dir)?),
+        None => None,
+    };
     let preds = read_predictions(&args.pred)?;
     let (bench, by_index) = match &args.bench {
         Some(path) => (read_bench(path)?, false),
         None => (items_from_predictions(&preds, &args.pred)?, true),
     };
-    let mut eval = evaluate(&bench, &preds.items, by_index);
+    let mut eval = evaluate_with(&bench, &preds.items, by_index, names.as_deref())?;
     eval.model = preds.model.clone();
     if let Some(path) = &args.per_item {
         let mut out = std::io::BufWriter::new(
@@ -106,6 +119,9 @@ fn run_qspatial(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     };
     if args.by_type {
         anyhow::bail!("--by-type is for --suite msmu");
+    }
+    if args.name_model.is_some() {
+        anyhow::bail!("--name-model is for --suite msmu (Q-Spatial answers are all numbers)");
     }
     let preds = read_predictions(&args.pred)?;
     let items = qspatial::read_bench(bench, args.split.as_deref())?;
@@ -163,6 +179,27 @@ fn run_spatialrgpt(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.to_markdown()
     };
     print(&text)
+}
+
+/// The sentence-embedding model of `--name-model` (msmu-train's all-MiniLM-L6-v2), on the
+/// device `MSMU_DEVICE` selects.
+#[cfg(feature = "train")]
+fn load_name_model(dir: &std::path::Path) -> anyhow::Result<Box<dyn NameEmbedder>> {
+    let device = msmu_train::device()?;
+    let model = msmu_train::minilm::MiniLm::load(dir, device)
+        .with_context(|| format!("loading the --name-model {}", dir.display()))?;
+    Ok(Box::new(model))
+}
+
+/// Without the trainer there is no sentence-embedding model: say how to get one.
+#[cfg(not(feature = "train"))]
+fn load_name_model(_dir: &std::path::Path) -> anyhow::Result<Box<dyn NameEmbedder>> {
+    anyhow::bail!(
+        "--name-model runs all-MiniLM-L6-v2 on libtorch, which needs the trainer build: \
+         `make train-ready` (then target/release/msmu), or \
+         `LIBTORCH=... cargo build --release --features train`; without --name-model, \
+         object names are matched by the rules"
+    )
 }
 
 fn print(text: &str) -> anyhow::Result<ExitCode> {

@@ -91,6 +91,10 @@ pub enum Command {
     #[cfg(feature = "train")]
     #[command(hide = true)]
     Preprocess(train::PreprocessArgs),
+    /// Sentence embeddings of texts with a sentence-transformers model (cross-check helper).
+    #[cfg(feature = "train")]
+    #[command(hide = true)]
+    Embed(train::EmbedArgs),
     /// The device MSMU_DEVICE selects, checked with a small matmul (one JSON line).
     #[cfg(feature = "train")]
     #[command(hide = true)]
@@ -186,6 +190,8 @@ pub fn main() -> ExitCode {
         Command::Dpe(args) => train::run_dpe(&args),
         #[cfg(feature = "train")]
         Command::Preprocess(args) => train::run_preprocess(&args),
+        #[cfg(feature = "train")]
+        Command::Embed(args) => train::run_embed(&args),
         #[cfg(feature = "train")]
         Command::Device(args) => train::run_device(&args),
         #[cfg(not(feature = "train"))]

@@ -1,7 +1,8 @@
 //! `msmu train` (LoRA fine-tuning of a depth-encoded LLaVA on msmu shards) and hidden
 //! helpers: `msmu dpe` (depth positional encoding of one depth PNG) and `msmu preprocess`
-//! (CLIP pixels of one image), both written as safetensors for the Python cross-checks, and
-//! `msmu device` (the device `MSMU_DEVICE` selects, checked with a small matmul).
+//! (CLIP pixels of one image), both written as safetensors for the Python cross-checks,
+//! `msmu embed` (sentence embeddings of `--name-model`'s all-MiniLM-L6-v2, also for the
+//! cross-checks), and `msmu device` (the device `MSMU_DEVICE` selects, checked with a small matmul).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -331,6 +332,50 @@ pub fn run_preprocess(args: &PreprocessArgs) -> anyhow::Result<ExitCode> {
     let s = i64::from(args.size);
     let t = msmu_train::tch::Tensor::from_slice(&pixels).view([3, s, s]);
     msmu_train::tch::Tensor::write_safetensors(&[("pixel_values", t)], &args.out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `msmu embed`: sentence embeddings of texts (for cross-checks).
+#[derive(clap::Args, Debug)]
+pub struct EmbedArgs {
+    /// sentence-transformers folder (see `msmu eval --name-model`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A text to embed (repeatable; these come first).
+    #[arg(long)]
+    pub text: Vec<String>,
+    /// A JSON file with a list of texts to embed (after the --text ones).
+    #[arg(long)]
+    pub texts: Option<PathBuf>,
+    /// Output safetensors file with `embeddings` [N, D] (f32) and `lengths` [N] (i64, tokens
+    /// after truncation, [CLS] and [SEP] included).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run_embed(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
+    let mut texts = args.text.clone();
+    if let Some(path) = &args.texts {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let more: Vec<String> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: expected a JSON list of strings", path.display()))?;
+        texts.extend(more);
+    }
+    anyhow::ensure!(!texts.is_empty(), "no texts: give --text or --texts");
+    let model = msmu_train::minilm::MiniLm::load(&args.model, msmu_train::device()?)?;
+    let embeddings = model.embed_tensor(&texts)?;
+    let lengths: Vec<i64> = texts
+        .iter()
+        .map(|t| model.token_ids(t).map(|ids| ids.len() as i64))
+        .collect::<anyhow::Result<_>>()?;
+    msmu_train::tch::Tensor::write_safetensors(
+        &[
+            ("embeddings", embeddings),
+            ("lengths", msmu_train::tch::Tensor::from_slice(&lengths)),
+        ],
+        &args.out,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

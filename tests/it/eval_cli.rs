@@ -627,3 +627,50 @@ fn official_arrow_ipc_with_python_literal_conversations() {
     assert_eq!(report["bench_items"], n);
     assert_eq!(report["average"].as_f64(), Some(100.0), "{report}");
 }
+
+/// `--name-model` names the folder it could not load (without the trainer: says how to get
+/// it; the model itself is exercised by tests/python/test_minilm.py), and is refused for
+/// Q-Spatial.
+#[test]
+fn name_model_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let pred = dir.path().join("p.jsonl");
+    std::fs::write(
+        &pred,
+        "{\"question\": \"What is the object at (0.4, 0.6)?\", \"pred\": \"The couch.\", \
+         \"gt\": \"The sofa.\", \"type\": \"position\"}\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("no-model");
+    let out = msmu(&[
+        "eval",
+        "--pred",
+        pred.to_str().unwrap(),
+        "--name-model",
+        missing.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--name-model"), "{err}");
+    if cfg!(feature = "train") {
+        assert!(err.contains("no-model"), "{err}");
+    } else {
+        assert!(err.contains("trainer build"), "{err}");
+    }
+    let out = msmu(&[
+        "eval",
+        "--suite",
+        "qspatial",
+        "--bench",
+        dir.path().to_str().unwrap(),
+        "--pred",
+        pred.to_str().unwrap(),
+        "--name-model",
+        missing.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--suite msmu"),
+        "{err}"
+    );
+}

@@ -88,6 +88,18 @@ def test_estimated_build_holds_the_estimators_depth(relative_model, estimated):
         assert depth.min() >= 1 and depth.max() == 65535
 
 
+def test_estimated_build_is_the_same_at_any_thread_count(relative_model, estimated, tmp_path):
+    model_dir, _ = relative_model
+    one = tmp_path / "one"
+    msmu("build", "--scannet-root", FIXTURES / "scannet", "--out", one, "--split", "train",
+         "--seed", "1", "--depth-source", "estimated", "--depth-model", model_dir, "--threads", "1")
+    a = sorted((estimated / "data").glob("*.parquet"))
+    b = sorted((one / "data").glob("*.parquet"))
+    assert [p.name for p in a] == [p.name for p in b]
+    for x, y in zip(a, b):
+        assert x.read_bytes() == y.read_bytes(), x.name
+
+
 def test_train_and_predict_on_estimated_depth(estimated, relative_model, tmp_path):
     model_dir, _ = relative_model
     run = tmp_path / "run"

@@ -8,6 +8,8 @@
 //! - [`score`] judges one prediction against one item with the official semantics
 //!   (MSMU.md section 3): delta < 1.25 for quantities in metres, mean coordinate difference
 //!   <= 0.1 for grounding, rule-based 0/1 for the qualitative families;
+//! - [`names`] is the hook for the official object-name rule (cosine similarity of
+//!   all-MiniLM-L6-v2 embeddings >= 0.5), whose model lives in msmu-train;
 //! - [`report`] aggregates per family and raw type and prints Markdown or JSON;
 //! - [`qspatial`] reads and scores Q-Spatial Bench (delta < 2 in centimetres, per split);
 //! - [`spatialrgpt`] reads and scores SpatialRGPT-Bench (rule-based qualitative verdicts,
@@ -17,6 +19,7 @@
 //! msmu wrote the bench, otherwise from parsing the reference answer with the same parser.
 
 pub mod bench;
+pub mod names;
 pub mod parse;
 pub mod qspatial;
 pub mod report;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::names::{apply_similarity, name_pair, similarities, NameEmbedder};
 use super::score::{judge, ParseStatus, Verdict};
 use super::{is_quantitative, BenchItem, Prediction};
 use msmu_data::qa::Family;
@@ -33,6 +34,9 @@ pub struct ItemResult {
     pub pred_values: Vec<f64>,
     pub gt_key: Option<String>,
     pub pred_key: Option<String>,
+    /// Cosine similarity of the object names (`--name-model` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
     pub pred: String,
 }
 
@@ -88,12 +92,68 @@ pub struct Evaluation {
     pub types: BTreeMap<(Family, String), Stats>,
     /// Bench items no prediction was matched to.
     pub missing: usize,
+    /// The sentence-embedding model that judged object-name grounding answers
+    /// ([`evaluate_with`]); `None`: the rules.
+    pub name_model: Option<String>,
 }
 
 /// Scores `preds` against `bench`: by `id` when the prediction has one that the bench knows,
 /// else by the question text (the first item with that question not yet taken, so repeated
-/// questions pair up in order). With `by_index`, prediction k is bench item k.
+/// questions pair up in order). With `by_index`, prediction k is bench item k. Object-name
+/// grounding answers are judged by the rules ([`evaluate_with`] for the embedding rule).
 pub fn evaluate(bench: &[BenchItem], preds: &[Prediction], by_index: bool) -> Evaluation {
+    let found = match_predictions(bench, preds, by_index);
+    let verdicts = found
+        .iter()
+        .zip(preds)
+        .map(|(k, p)| k.map(|k| judge(&bench[k], &p.pred)))
+        .collect();
+    assemble(bench, preds, &found, verdicts)
+}
+
+/// [`evaluate`], with object-name grounding answers judged by `names` when given: cosine
+/// similarity of the embedded names >= 0.5 (the official rule, [`crate::names`]). All the
+/// names are embedded in one call.
+pub fn evaluate_with(
+    bench: &[BenchItem],
+    preds: &[Prediction],
+    by_index: bool,
+    names: Option<&dyn NameEmbedder>,
+) -> anyhow::Result<Evaluation> {
+    let Some(embedder) = names else {
+        return Ok(evaluate(bench, preds, by_index));
+    };
+    let found = match_predictions(bench, preds, by_index);
+    let mut verdicts: Vec<Option<Verdict>> = found
+        .iter()
+        .zip(preds)
+        .map(|(k, p)| k.map(|k| judge(&bench[k], &p.pred)))
+        .collect();
+    let mut at = Vec::new();
+    let mut pairs = Vec::new();
+    for (i, (k, p)) in found.iter().zip(preds).enumerate() {
+        if let Some(pair) = k.and_then(|k| name_pair(&bench[k], &p.pred)) {
+            at.push(i);
+            pairs.push(pair);
+        }
+    }
+    let sims = similarities(embedder, &pairs)?;
+    for ((i, (_, name)), sim) in at.into_iter().zip(pairs).zip(sims) {
+        if let Some(v) = verdicts[i].as_mut() {
+            apply_similarity(v, name, sim);
+        }
+    }
+    let mut eval = assemble(bench, preds, &found, verdicts);
+    eval.name_model = Some(embedder.identity());
+    Ok(eval)
+}
+
+/// The bench item of each prediction (see [`evaluate`]).
+fn match_predictions(
+    bench: &[BenchItem],
+    preds: &[Prediction],
+    by_index: bool,
+) -> Vec<Option<usize>> {
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     let mut by_q: HashMap<&str, VecDeque<usize>> = HashMap::new();
     for (k, item) in bench.iter().enumerate() {
@@ -103,10 +163,7 @@ pub fn evaluate(bench: &[BenchItem], preds: &[Prediction], by_index: bool) -> Ev
         by_q.entry(item.question.as_str()).or_default().push_back(k);
     }
     let mut taken = vec![false; bench.len()];
-    let mut eval = Evaluation {
-        bench_items: bench.len(),
-        ..Evaluation::default()
-    };
+    let mut out = Vec::with_capacity(preds.len());
     for (index, p) in preds.iter().enumerate() {
         let found = if by_index {
             (index < bench.len()).then_some(index)
@@ -125,6 +182,27 @@ pub fn evaluate(bench: &[BenchItem], preds: &[Prediction], by_index: bool) -> Ev
                     queue.front().copied()
                 })
         };
+        if let Some(k) = found {
+            taken[k] = true;
+        }
+        out.push(found);
+    }
+    out
+}
+
+/// Per-prediction results and the aggregates from the matches and their verdicts.
+fn assemble(
+    bench: &[BenchItem],
+    preds: &[Prediction],
+    found: &[Option<usize>],
+    verdicts: Vec<Option<Verdict>>,
+) -> Evaluation {
+    let mut taken = vec![false; bench.len()];
+    let mut eval = Evaluation {
+        bench_items: bench.len(),
+        ..Evaluation::default()
+    };
+    for (index, ((p, found), v)) in preds.iter().zip(found).zip(verdicts).enumerate() {
         let mut r = ItemResult {
             index,
             line: p.line,
@@ -142,12 +220,12 @@ pub fn evaluate(bench: &[BenchItem], preds: &[Prediction], by_index: bool) -> Ev
             pred_values: Vec::new(),
             gt_key: None,
             pred_key: None,
+            similarity: None,
             pred: p.pred.clone(),
         };
-        if let Some(k) = found {
+        if let (Some(k), Some(v)) = (*found, v) {
             taken[k] = true;
             let item = &bench[k];
-            let v = judge(item, &p.pred);
             r.id = r.id.or_else(|| item.id.clone());
             r.question = r.question.or_else(|| Some(item.question.clone()));
             r.family = Some(item.family.scorer_name());
@@ -174,6 +252,7 @@ pub fn evaluate(bench: &[BenchItem], preds: &[Prediction], by_index: bool) -> Ev
             r.pred_values = v.pred_values;
             r.gt_key = v.gt_key;
             r.pred_key = v.pred_key;
+            r.similarity = v.similarity;
         }
         eval.items.push(r);
     }
@@ -255,6 +334,9 @@ impl Evaluation {
             "no_truth": self.items.iter().filter(|r| r.status == "no_truth").count(),
             "bench_items_without_prediction": self.missing,
         });
+        if let Some(m) = &self.name_model {
+            out["name_model"] = m.clone().into();
+        }
         if by_type {
             out["types"] = self
                 .types
@@ -295,6 +377,12 @@ impl Evaluation {
         };
         if let Some(m) = &self.model {
             let _ = writeln!(s, "Model: {m}\n");
+        }
+        if let Some(m) = &self.name_model {
+            let _ = writeln!(
+                s,
+                "Object-name grounding answers: cosine similarity of {m} embeddings >= 0.5.\n"
+            );
         }
         let _ = writeln!(
             s,

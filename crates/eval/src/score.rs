@@ -2,7 +2,8 @@
 //!
 //! - quantitative families: values in metres (counts as numbers), delta = max(p/g, g/p)
 //!   averaged over positions, success when delta < 1.25 (also 1.25^2, 1.25^3), relative error;
-//! - grounding: mean absolute coordinate difference <= 0.1, or the named object's label;
+//! - grounding: mean absolute coordinate difference <= 0.1, or the named object's label (or,
+//!   with a sentence-embedding model, cosine similarity >= 0.5: [`crate::names`]);
 //! - existence, relative position, scale comparison: yes/no polarity, or which of the
 //!   question's objects the prediction names (an opposite relation word names the other one).
 
@@ -56,6 +57,10 @@ pub struct Verdict {
     /// Qualitative reference / prediction (`yes`, `no`, an object phrase).
     pub gt_key: Option<String>,
     pub pred_key: Option<String>,
+    /// Cosine similarity of the reference and predicted object names, when a sentence-embedding
+    /// model judged this object-name grounding item ([`crate::names`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
 }
 
 const T1: f64 = 1.25;
@@ -456,6 +461,7 @@ pub fn judge(item: &BenchItem, pred: &str) -> Verdict {
         pred_values: Vec::new(),
         gt_key: None,
         pred_key: None,
+        similarity: None,
     };
     let Some(truth) = truth(item) else {
         v.status = ParseStatus::NoTruth;

@@ -8,7 +8,8 @@
 //! [`preprocess`] (LLaVA/CLIP image pipeline), [`tokenize`] (Vicuna v1 template),
 //! [`data`] (epoch order of the shard rows, read by `msmu_data::dataset::reader`), [`batch`]
 //! (rows to padded batches), [`optim`] (AdamW, clipping), [`schedule`] (cosine with warmup),
-//! [`trainer`] (the loop), [`checkpoint`], [`predict`].
+//! [`trainer`] (the loop), [`checkpoint`], [`predict`]; [`minilm`] (the sentence-embedding
+//! model of `msmu eval --name-model`, behind msmu-eval's `NameEmbedder` hook).
 
 /// The libtorch bindings this crate is built on, for the binary, tests and examples: the trainer
 /// crate is the only one that names tch in its manifest.
@@ -25,6 +26,7 @@ pub mod dpe;
 pub mod llama;
 pub mod llava;
 pub mod lora;
+pub mod minilm;
 pub mod optim;
 pub mod predict;
 pub mod preprocess;

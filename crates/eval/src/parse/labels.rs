@@ -203,6 +203,11 @@ const LOCATIVE: &[&str] = &[
     "opposite",
 ];
 
+/// Whether `w` places an object relative to another (`near`, `by`, `on`, ...).
+pub fn is_locative(w: &str) -> bool {
+    LOCATIVE.contains(&w)
+}
+
 /// Determiners and fillers that may stand between a locative word and its object.
 const DETERMINERS: &[&str] = &[
     "the", "a", "an", "this", "that", "its", "some", "two", "one",

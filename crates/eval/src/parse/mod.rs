@@ -23,7 +23,7 @@ mod units;
 mod yes_no;
 
 pub use coordinates::coordinates;
-pub use labels::{names_label, singular_label};
+pub use labels::{is_locative, names_label, singular_label};
 pub use objects::{content_words, is_attribute, label_words, mention, object_phrases};
 pub use quantities::{quantities, Quantity};
 pub use relations::{opposite, relation_words, OPPOSITES};
