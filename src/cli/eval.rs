@@ -128,16 +128,7 @@ fn run_qspatial(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut report = qspatial::score(&items, &preds.items);
     report.model = preds.model.clone();
     if let Some(path) = &args.per_item {
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("creating --per-item file {}", path.display()))?,
-        );
-        for r in &report.items {
-            writeln!(out, "{}", serde_json::to_string(r)?)
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        out.flush()
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_per_item(path, &report.items)?;
     }
     let text = if args.json {
         serde_json::to_string_pretty(&report.to_json())?
@@ -145,6 +136,20 @@ fn run_qspatial(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.to_markdown()
     };
     print(&text)
+}
+
+/// One JSON line per scored item (`--per-item FILE`).
+fn write_per_item<T: serde::Serialize>(path: &std::path::Path, items: &[T]) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path)
+            .with_context(|| format!("creating --per-item file {}", path.display()))?,
+    );
+    for r in items {
+        writeln!(out, "{}", serde_json::to_string(r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// `--suite spatialrgpt`: SpatialRGPT-Bench (JSON array or JSONL) against JSONL predictions,
@@ -156,22 +161,16 @@ fn run_spatialrgpt(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     if args.split.is_some() {
         anyhow::bail!("--split is for --suite qspatial");
     }
+    if args.name_model.is_some() {
+        anyhow::bail!("--name-model is for --suite msmu");
+    }
     let preds = read_predictions(&args.pred)?;
     let items = spatialrgpt::read_bench(args.bench.as_ref().unwrap_or(&args.pred))
         .context("--suite spatialrgpt needs --bench SpatialRGPT-Bench_v1.json (or .jsonl), or predictions in the official inference output format (with `gt` and `qa_info`)")?;
     let mut report = spatialrgpt::score(&items, &preds.items);
     report.model = preds.model.clone();
     if let Some(path) = &args.per_item {
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("creating --per-item file {}", path.display()))?,
-        );
-        for r in &report.items {
-            writeln!(out, "{}", serde_json::to_string(r)?)
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        out.flush()
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_per_item(path, &report.items)?;
     }
     let text = if args.json {
         serde_json::to_string_pretty(&report.to_json())?

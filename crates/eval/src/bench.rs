@@ -323,7 +323,7 @@ fn arrow_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
     Ok(items)
 }
 
-fn str_at(a: &dyn Array, i: usize) -> Option<String> {
+pub(crate) fn str_at(a: &dyn Array, i: usize) -> Option<String> {
     if a.is_null(i) {
         return None;
     }

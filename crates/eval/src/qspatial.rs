@@ -22,6 +22,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type};
 use serde::Serialize;
 
+use super::bench::str_at;
 use super::parse::{quantities, tokenize, Quantity, Tok, Unit};
 use super::{normalize_question, Prediction};
 
@@ -263,23 +264,6 @@ fn read_file(
         }
     }
     Ok(items)
-}
-
-fn str_at(a: &dyn Array, i: usize) -> Option<String> {
-    if a.is_null(i) {
-        return None;
-    }
-    match a.data_type() {
-        DataType::Utf8 => Some(a.as_string::<i32>().value(i).to_string()),
-        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(i).to_string()),
-        DataType::Utf8View => Some(a.as_string_view().value(i).to_string()),
-        DataType::Dictionary(_, _) => {
-            let d = a.as_any_dictionary();
-            let key = d.normalized_keys()[i];
-            str_at(d.values().as_ref(), key)
-        }
-        _ => None,
-    }
 }
 
 fn f64_at(a: &dyn Array, i: usize) -> Option<f64> {

@@ -149,11 +149,7 @@ impl TextTokenizer {
         n_image: usize,
         image_token_id: i64,
     ) -> anyhow::Result<Vec<i64>> {
-        let question = if question.contains("<image>") {
-            question.to_string()
-        } else {
-            format!("<image>\n{question}")
-        };
+        let question = with_image_placeholder(question);
         let mut ids: Vec<i64> = self.bos_id.into_iter().collect();
         ids.extend(self.ids_with_image(
             &format!("{SYSTEM} USER: {question} ASSISTANT:"),
@@ -171,14 +167,19 @@ impl TextTokenizer {
         n_image: usize,
         image_token_id: i64,
     ) -> anyhow::Result<Vec<i64>> {
-        let question = if question.contains("<image>") {
-            question.to_string()
-        } else {
-            format!("<image>\n{question}")
-        };
+        let question = with_image_placeholder(question);
         let mut ids: Vec<i64> = self.bos_id.into_iter().collect();
         ids.extend(self.ids_with_image(&question, n_image, image_token_id)?);
         Ok(ids)
+    }
+}
+
+/// The question with `<image>\n` in front unless it already has the placeholder.
+fn with_image_placeholder(question: &str) -> String {
+    if question.contains("<image>") {
+        question.to_string()
+    } else {
+        format!("<image>\n{question}")
     }
 }
 
