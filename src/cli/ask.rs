@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 
 use crate::cli::depth_source::load_estimator;
+use crate::cli::predict::DecodingArgs;
 use crate::cli::train::DpeArgs;
 use msmu_data::dataset::depth_png::{DepthMm, DepthSource};
 use msmu_data::dataset::{ImageBlob, ModelRow};
 use msmu_data::io::read_bounded;
 use msmu_train::depth::{DepthInput, DepthMode};
-use msmu_train::predict::{Decoding, PredictConfig, Predictor};
+use msmu_train::predict::{PredictConfig, Predictor};
 
 /// Largest image or depth file `msmu ask` reads.
 const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -39,15 +40,8 @@ pub struct AskArgs {
     /// Depth of the photo: 16-bit PNG in millimetres.
     #[arg(long)]
     pub depth: Option<PathBuf>,
-    /// Decoding preset (see `msmu predict --help`).
-    #[arg(long, value_enum, default_value = "msmu")]
-    pub decoding: Decoding,
-    #[arg(long)]
-    pub max_new_tokens: Option<usize>,
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub decoding: DecodingArgs,
     /// Answer even when the depth differs from the adapter's.
     #[arg(long)]
     pub allow_depth_mismatch: bool,
@@ -99,16 +93,16 @@ pub fn run(args: &AskArgs) -> anyhow::Result<ExitCode> {
         depth_source: DepthSource::Mesh,
         ..ModelRow::default()
     };
-    let (temperature, max_new_tokens) = args.decoding.defaults();
+    let (temperature, max_new_tokens) = args.decoding.resolve();
     let cfg = PredictConfig {
         model: args.model.clone(),
         adapter: args.adapter.clone(),
         bench: args.image.clone(),
         out: PathBuf::new(),
-        decoding: args.decoding,
-        max_new_tokens: args.max_new_tokens.unwrap_or(max_new_tokens),
-        temperature: args.temperature.unwrap_or(temperature),
-        seed: args.seed,
+        decoding: args.decoding.decoding,
+        max_new_tokens,
+        temperature,
+        seed: args.decoding.seed,
         dpe: args.dpe.resolve(),
         no_dpe: args.dpe.no_dpe,
         depth: DepthInput::new(mode, estimator)?,

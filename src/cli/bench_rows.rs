@@ -190,7 +190,11 @@ pub fn spatialrgpt_rows(
             .image
             .as_deref()
             .with_context(|| format!("{}: no image_info.file_path", item.origin))?;
-        let image_path = images.join(file);
+        // Annotation text: only a plain relative path inside --images is followed.
+        let image_path = images.join(
+            msmu_tools::export::safe_relative(file, "image_info.file_path")
+                .with_context(|| item.origin.clone())?,
+        );
         let bytes = read_bounded(&image_path, MAX_IMAGE_BYTES).with_context(|| {
             format!(
                 "{}: reading {} (give the image folder with --images)",

@@ -47,18 +47,8 @@ pub struct PredictArgs {
     /// Output JSONL (header line, then one line per question).
     #[arg(long)]
     pub out: PathBuf,
-    /// Decoding preset: `msmu` (greedy, chat template, 64 new tokens) or `official` (SD-VLM's
-    /// inference: sampling at temperature 0.2, 1,024 new tokens, raw question without the
-    /// chat template). --temperature / --max-new-tokens override the preset.
-    #[arg(long, value_enum, default_value = "msmu")]
-    pub decoding: Decoding,
-    #[arg(long)]
-    pub max_new_tokens: Option<usize>,
-    /// Sampling temperature; 0 is greedy.
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub decoding: DecodingArgs,
     /// Answer only the first N rows (images).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -72,6 +62,34 @@ pub struct PredictArgs {
     /// Predict even when the depth source or sense differs from the adapter's.
     #[arg(long)]
     pub allow_depth_mismatch: bool,
+}
+
+/// Decoding flags shared by `predict` and `ask`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DecodingArgs {
+    /// Decoding preset: `msmu` (greedy, chat template, 64 new tokens) or `official` (SD-VLM's
+    /// inference: sampling at temperature 0.2, 1,024 new tokens, raw question without the
+    /// chat template). --temperature / --max-new-tokens override the preset.
+    #[arg(long, value_enum, default_value = "msmu")]
+    pub decoding: Decoding,
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl DecodingArgs {
+    /// (temperature, max new tokens): the flags, else the preset's.
+    pub fn resolve(&self) -> (f64, usize) {
+        let (temperature, max_new_tokens) = self.decoding.defaults();
+        (
+            self.temperature.unwrap_or(temperature),
+            self.max_new_tokens.unwrap_or(max_new_tokens),
+        )
+    }
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
@@ -104,16 +122,16 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("reading the benchmark {}", args.bench.display()))?;
         (rows, None)
     };
-    let (temperature, max_new_tokens) = args.decoding.defaults();
+    let (temperature, max_new_tokens) = args.decoding.resolve();
     let cfg = PredictConfig {
         model: args.model.clone(),
         adapter: args.adapter.clone(),
         bench: args.bench.clone(),
         out: args.out.clone(),
-        decoding: args.decoding,
-        max_new_tokens: args.max_new_tokens.unwrap_or(max_new_tokens),
-        temperature: args.temperature.unwrap_or(temperature),
-        seed: args.seed,
+        decoding: args.decoding.decoding,
+        max_new_tokens,
+        temperature,
+        seed: args.decoding.seed,
         dpe: args.dpe.resolve(),
         no_dpe: args.dpe.no_dpe,
         depth,

@@ -320,3 +320,11 @@ def test_spatialrgpt_bench_goes_through_predict_and_eval(estimated, relative_mod
                              "--json").stdout)
     assert report["unmatched"] == 0, report
     assert report["qualitative"]["n"] == 1 and report["quantitative"]["n"] == 2, report
+    # An annotation naming an image outside --images is refused, not followed.
+    escape = tmp_path / "escape.jsonl"
+    line = json.loads(bench.read_text().splitlines()[0])
+    line["image_info"]["file_path"] = "../images/a.jpg"
+    escape.write_text(json.dumps(line) + "\n")
+    refused = msmu("predict", "--model", run, "--bench", escape, "--images", images, "--no-dpe",
+                   "--out", tmp_path / "e.jsonl", check=False)
+    assert refused.returncode != 0 and "image_info.file_path" in refused.stderr, refused.stderr

@@ -53,10 +53,10 @@ impl DepthAnythingEstimator {
     /// Loads a Depth-Anything-V2 folder (either layout) on `device`.
     pub fn load(path: &Path, device: Device) -> anyhow::Result<Self> {
         let model = DepthAnything::load(path, device)?;
-        Ok(Self::new(model))
+        Self::new(model)
     }
 
-    pub fn new(model: DepthAnything) -> Self {
+    pub fn new(model: DepthAnything) -> anyhow::Result<Self> {
         let source = match model.kind() {
             DepthKind::Metric => DepthSource::EstimatedMetric,
             DepthKind::Relative => DepthSource::EstimatedRelative,
@@ -66,13 +66,13 @@ impl DepthAnythingEstimator {
             model.kind().as_str(),
             model.cfg.hidden_size,
             model.cfg.num_hidden_layers,
-            weights_fingerprint(&model)
+            weights_fingerprint(&model)?
         );
-        Self {
+        Ok(Self {
             model: Mutex::new(model),
             identity,
             source,
-        }
+        })
     }
 
     /// The estimate of an encoded image at its own size, as the 16-bit map a shard would hold
@@ -93,7 +93,7 @@ impl DepthAnythingEstimator {
 
 /// The first 16 hex digits of SHA-256 over the parameters (sorted by name, name and fp32
 /// little-endian values): the same weights give the same fingerprint in either layout.
-fn weights_fingerprint(model: &DepthAnything) -> String {
+fn weights_fingerprint(model: &DepthAnything) -> anyhow::Result<String> {
     let mut vars = model.vs.variables().into_iter().collect::<Vec<_>>();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hash = Sha256::new();
@@ -101,16 +101,17 @@ fn weights_fingerprint(model: &DepthAnything) -> String {
         hash.update(name.as_bytes());
         let values =
             Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
-                .unwrap_or_default();
+                .with_context(|| format!("reading the depth model's tensor {name}"))?;
         for v in values {
             hash.update(v.to_le_bytes());
         }
     }
-    hash.finalize()
+    Ok(hash
+        .finalize()
         .iter()
         .take(8)
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect())
 }
 
 impl DepthEstimator for DepthAnythingEstimator {

@@ -101,19 +101,26 @@ pub struct Prompt {
     pub dpe: Option<Tensor>,
 }
 
+/// The prompt of one question about an image whose CLIP pixels and DPE cells
+/// ([`crate::batch::prepare_images`]) were prepared once for all its questions.
 pub fn build_prompt(
     model: &Llava,
     tokenizer: &TextTokenizer,
-    row: &ModelRow,
+    images: &(Vec<f32>, Option<Vec<f64>>),
     question: &str,
-    prep: &ImagePrep,
     decoding: Decoding,
     device: Device,
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
     let grid = v.grid() as usize;
-    let (pixels, cells) = crate::batch::prepare_images(row, model, prep)?;
-    let dpe = cells.map(|cells| dpe::encode(&[cells], model.cfg.text.hidden_size, device));
+    let (pixels, cells) = images;
+    let dpe = cells.as_ref().map(|cells| {
+        dpe::encode(
+            std::slice::from_ref(cells),
+            model.cfg.text.hidden_size,
+            device,
+        )
+    });
     let ids = match decoding {
         Decoding::Msmu => {
             tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?
@@ -126,7 +133,7 @@ pub fn build_prompt(
         input_ids: Tensor::from_slice(&ids)
             .view([1, ids.len() as i64])
             .to_device(device),
-        pixel_values: Tensor::from_slice(&pixels)
+        pixel_values: Tensor::from_slice(pixels)
             .view([1, 3, v.image_size, v.image_size])
             .to_device(device),
         dpe,
@@ -251,12 +258,12 @@ impl Predictor {
         max_new_tokens: usize,
         temperature: f64,
     ) -> anyhow::Result<String> {
+        let images = crate::batch::prepare_images(row, &self.model, &self.prep)?;
         let prompt = build_prompt(
             &self.model,
             &self.tokenizer,
-            row,
+            &images,
             question,
-            &self.prep,
             decoding,
             self.device,
         )?;
@@ -315,6 +322,9 @@ pub fn predict(
         );
         writeln!(out, "{}", serde_json::to_string(&header)?)?;
         for (r, row) in rows.iter().enumerate() {
+            // Image decoding, preprocessing and depth (estimation included) once per image,
+            // not once per question.
+            let images = crate::batch::prepare_images(row, &model, &prep)?;
             // (question, reference, type); rows without structured QA: the human turns of
             // the conversation and the answers after them.
             let questions: Vec<(String, String, String)> = if row.qa.is_empty() {
@@ -339,15 +349,8 @@ pub fn predict(
                     .collect()
             };
             for (k, (question, gt, raw_type)) in questions.iter().enumerate() {
-                let prompt = build_prompt(
-                    &model,
-                    &tokenizer,
-                    row,
-                    question,
-                    &prep,
-                    cfg.decoding,
-                    device,
-                )?;
+                let prompt =
+                    build_prompt(&model, &tokenizer, &images, question, cfg.decoding, device)?;
                 let (ids, first_logits) = generate(
                     &model,
                     &prompt,

@@ -92,9 +92,9 @@ pub fn safe_relative(text: &str, what: &str) -> anyhow::Result<PathBuf> {
             .all(|component| matches!(component, Component::Normal(_)));
     if !plain {
         bail!(
-            "{what} {text:?} is not a plain relative path inside the dataset folder (absolute \
-             paths, `..` and backslashes are refused); the manifest is corrupt or hand-edited: \
-             rebuild it or fix the entry"
+            "{what} {text:?} is not a plain relative path inside its folder (absolute paths, \
+             `..` and backslashes are refused); the file that lists it is corrupt or \
+             hand-edited: rebuild it or fix the entry"
         );
     }
     Ok(path.to_path_buf())
