@@ -14,7 +14,7 @@ use std::time::Instant;
 use msmu_data::dataset::depth_png::DepthMm;
 use msmu_train::config::LlavaConfig;
 use msmu_train::dpe::{self, DpeConfig};
-use msmu_train::llava::Llava;
+use msmu_train::llava::{DepthTokens, Llava};
 use msmu_train::lora::LoraConfig;
 use msmu_train::optim::AdamW;
 use msmu_train::tch::{Device, Kind, Tensor};
@@ -100,7 +100,7 @@ fn main() {
         let t_dpe = t0.elapsed().as_secs_f64();
         let loss = msmu_train::tch::autocast(mixed, || {
             let logits = model
-                .forward(&input_ids, Some(&pixels), Some(&pe), None, true)
+                .forward(&input_ids, Some(&pixels), Some(&DepthTokens::Pe(pe.shallow_clone())), None, true)
                 .unwrap();
             lm_loss(&logits, &labels)
         });

@@ -62,6 +62,9 @@ pub struct EvalArgs {
     /// Write one JSON line per prediction (input order) to this file.
     #[arg(long)]
     pub per_item: Option<PathBuf>,
+    /// Write the report to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// A sentence-transformers all-MiniLM-L6-v2 folder (config.json, model.safetensors,
     /// tokenizer.json, modules.json, 1_Pooling/, sentence_bert_config.json): object-name
     /// grounding answers then succeed by the official rule, cosine similarity of the
@@ -109,7 +112,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         eval.to_markdown(args.by_type)
     };
-    print(&text)
+    emit(args, &text)
 }
 
 /// `--suite qspatial`: Q-Spatial Bench Parquet against JSONL predictions, per split.
@@ -135,7 +138,7 @@ fn run_qspatial(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         report.to_markdown()
     };
-    print(&text)
+    emit(args, &text)
 }
 
 /// One JSON line per scored item (`--per-item FILE`).
@@ -177,7 +180,7 @@ fn run_spatialrgpt(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         report.to_markdown()
     };
-    print(&text)
+    emit(args, &text)
 }
 
 /// The sentence-embedding model of `--name-model` (msmu-train's all-MiniLM-L6-v2), on the
@@ -199,6 +202,20 @@ fn load_name_model(_dir: &std::path::Path) -> anyhow::Result<Box<dyn NameEmbedde
          `LIBTORCH=... cargo build --release --features train`; without --name-model, \
          object names are matched by the rules"
     )
+}
+
+/// The report to `--out` or standard output.
+fn emit(args: &EvalArgs, text: &str) -> anyhow::Result<ExitCode> {
+    match &args.out {
+        Some(path) => {
+            msmu_data::dataset::atomic::write_atomic_with(path, |tmp| {
+                std::fs::write(tmp, format!("{}\n", text.trim_end()))
+                    .with_context(|| format!("writing {}", tmp.display()))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => print(text),
+    }
 }
 
 fn print(text: &str) -> anyhow::Result<ExitCode> {

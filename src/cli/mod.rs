@@ -2,6 +2,8 @@
 //! lives in its own file with its arguments and its `run` function.
 
 #[cfg(feature = "train")]
+pub mod ablate;
+#[cfg(feature = "train")]
 pub mod ask;
 #[cfg(feature = "train")]
 pub mod bench_rows;
@@ -83,6 +85,9 @@ pub enum Command {
     /// One answer about any photo (depth from a file, estimated, or none).
     #[cfg(feature = "train")]
     Ask(ask::AskArgs),
+    /// Does depth help? Arms x seeds trained, predicted and scored on held-out scenes, one report.
+    #[cfg(feature = "train")]
+    Ablate(ablate::AblateArgs),
     /// Depth positional encoding of one depth PNG (cross-check helper).
     #[cfg(feature = "train")]
     #[command(hide = true)]
@@ -115,6 +120,10 @@ pub enum Command {
     #[cfg(not(feature = "train"))]
     #[command(disable_help_flag = true)]
     Ask(WithoutTrainer),
+    /// An ablation study of depth fusion (needs a binary built with the `train` feature).
+    #[cfg(not(feature = "train"))]
+    #[command(disable_help_flag = true)]
+    Ablate(WithoutTrainer),
 }
 
 /// The arguments of a trainer command in a binary built without the trainer: accepted as they
@@ -167,7 +176,18 @@ pub fn split_plan_from_files(
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand (also how `msmu ablate` runs its stages, in process).
+pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Synth(args) => synth::run(&args),
         Command::Render(args) => render::run(&args),
@@ -202,13 +222,10 @@ pub fn main() -> ExitCode {
         Command::Depth(_) => without_trainer("depth"),
         #[cfg(not(feature = "train"))]
         Command::Ask(_) => without_trainer("ask"),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        #[cfg(feature = "train")]
+        Command::Ablate(args) => ablate::run(&args),
+        #[cfg(not(feature = "train"))]
+        Command::Ablate(_) => without_trainer("ablate"),
     }
 }
 

@@ -11,16 +11,11 @@ use anyhow::Context;
 
 use crate::cli::depth_source::DepthSourceArgs;
 use msmu_data::dataset::depth_png::DepthMm;
-use msmu_train::dpe::{self, DepthAlign, DepthSense, DpeConfig};
+use msmu_train::dpe::{self, DepthAlign, DepthFusion, DepthSense, DpeConfig, DpeOverrides};
 use msmu_train::lora::{LoraConfig, ALL_LLM_LINEARS};
 use msmu_train::trainer::{train, TrainConfig};
+use msmu_train::config::Preset;
 use msmu_train::{preprocess, ModelSource};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Preset {
-    /// A small random model with a tokenizer trained on the shards: trains on a CPU in minutes.
-    Tiny,
-}
 
 /// DPE flags shared by `train` and `predict`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,6 +40,13 @@ pub struct DpeArgs {
     /// DPE scale alpha.
     #[arg(long)]
     pub dpe_alpha: Option<f64>,
+    /// How depth reaches the LLM: `add` (default): SD-VLM's depth positional encoding added to
+    /// the image tokens; `concat`: the depth map (padded like the image, per-image min-max
+    /// normalised, grey) as a second image through the same vision tower and projector, its
+    /// tokens after the image's (twice the image tokens, no new parameters). `predict`: the
+    /// adapter's.
+    #[arg(long, value_enum)]
+    pub depth_fusion: Option<DepthFusion>,
     /// Multiplicative log-normal depth noise before pooling: every valid pixel d becomes
     /// d*exp(SIGMA*z), z ~ N(0,1), seeded per row (0: none).
     #[arg(
@@ -70,24 +72,15 @@ fn parse_noise_sigma(text: &str) -> Result<f64, String> {
 }
 
 impl DpeArgs {
-    /// `None` when no flag was given (predict then uses the adapter's record).
-    pub fn resolve(&self) -> Option<DpeConfig> {
-        if self.depth_align.is_none()
-            && self.depth_sense.is_none()
-            && self.dpe_alpha.is_none()
-            && self.depth_noise.is_none()
-            && !self.no_dpe
-        {
-            return None;
+    /// The settings given, to apply over the defaults (train) or the adapter's (predict).
+    pub fn overrides(&self) -> DpeOverrides {
+        DpeOverrides {
+            disabled: self.no_dpe,
+            alpha: self.dpe_alpha,
+            align: self.depth_align,
+            noise_sigma: self.depth_noise,
+            fusion: self.depth_fusion,
         }
-        let d = DpeConfig::default();
-        Some(DpeConfig {
-            enabled: !self.no_dpe,
-            alpha: self.dpe_alpha.unwrap_or(d.alpha),
-            align: self.depth_align.unwrap_or(d.align),
-            sense: self.depth_sense.unwrap_or(d.sense),
-            noise_sigma: self.depth_noise.unwrap_or(d.noise_sigma),
-        })
     }
 }
 
@@ -184,8 +177,8 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let model = match (&args.model, args.preset) {
         (Some(dir), _) => ModelSource::Dir(dir.clone()),
-        (None, Some(Preset::Tiny)) => ModelSource::Tiny,
-        (None, None) => anyhow::bail!("give --model DIR or --preset tiny"),
+        (None, Some(preset)) => ModelSource::Preset(preset),
+        (None, None) => anyhow::bail!("give --model DIR or --preset tiny|small"),
     };
     if args.batch_size == 0 || args.grad_accum == 0 {
         anyhow::bail!("--batch-size and --grad-accum must be at least 1");
@@ -203,7 +196,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             dropout: args.lora_dropout,
             target_modules: args.lora_targets.clone(),
         },
-        dpe: args.dpe.resolve().unwrap_or_default(),
+        dpe: args.dpe.overrides().apply(DpeConfig::default()),
         depth: args.depth.input()?,
         depth_sense: args.dpe.depth_sense,
         lr: args.lr,
@@ -286,6 +279,7 @@ pub fn run_dpe(args: &DpeDumpArgs) -> anyhow::Result<ExitCode> {
         align: args.align,
         sense: args.sense,
         noise_sigma: args.noise,
+        fusion: DepthFusion::Add,
     };
     let cells = dpe::depth_cells_for(&depth, args.grid, &cfg, args.ground_truth, args.noise_seed);
     let pe = dpe::encode(

@@ -12,10 +12,26 @@ use msmu_data::pipeline::DepthEstimator as _;
 use tch::{Device, Tensor};
 
 use crate::depth::{self, DepthInput, DepthMode, DepthRecord};
-use crate::dpe::{self, DepthSense, DpeConfig};
-use crate::llava::Llava;
+use crate::dpe::{self, DepthFusion, DepthSense, DpeConfig};
+use crate::llava::{DepthTokens, Llava};
 use crate::preprocess;
 use crate::tokenize::{TextTokenizer, IGNORE};
+
+/// The depth side of a prepared image, by [`DepthFusion`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum PreparedDepth {
+    /// Normalised DPE cells (`grid x grid`, input of [`dpe::encode`]).
+    Cells(Vec<f64>),
+    /// The depth image's CLIP pixels (`[3, size, size]`, [`dpe::depth_image`]).
+    Pixels(Vec<f32>),
+}
+
+/// A row's image side: CLIP pixels and, with depth, the DPE cells or the depth image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedImage {
+    pub pixels: Vec<f32>,
+    pub depth: Option<PreparedDepth>,
+}
 
 /// One preprocessed row.
 #[derive(Debug)]
@@ -23,14 +39,14 @@ pub struct Sample {
     pub input_ids: Vec<i64>,
     pub labels: Vec<i64>,
     pub pixel_values: Vec<f32>,
-    pub depth_cells: Option<Vec<f64>>,
+    pub depth: Option<PreparedDepth>,
 }
 
-/// Decoded image pixels and DPE cells of rows already seen, by row id, up to a number of rows
-/// (the first ones seen stay).
+/// Prepared images of rows already seen, by row id, up to a number of rows (the first ones
+/// seen stay).
 #[derive(Default)]
 pub struct ImageCache {
-    rows: HashMap<String, (Vec<f32>, Option<Vec<f64>>)>,
+    rows: HashMap<String, PreparedImage>,
     capacity: usize,
 }
 
@@ -120,6 +136,18 @@ impl ImagePrep {
         })
     }
 
+    /// Image placeholder tokens per prompt: the vision grid's, twice with
+    /// `DepthFusion::Concat` (the depth image's tokens follow the image's).
+    pub fn image_tokens(&self, model: &Llava) -> usize {
+        let grid = model.cfg.vision.grid() as usize;
+        let per_image = grid * grid;
+        if self.dpe.enabled && self.dpe.fusion == DepthFusion::Concat {
+            2 * per_image
+        } else {
+            per_image
+        }
+    }
+
     /// What a checkpoint records of this depth.
     pub fn record(&self) -> DepthRecord {
         DepthRecord {
@@ -156,20 +184,20 @@ pub fn prepare_sample_cached(
     max_len: usize,
     cache: &mut ImageCache,
 ) -> anyhow::Result<Sample> {
-    let (pixel_values, depth_cells) = match cache.rows.get(&row.id) {
+    let image = match cache.rows.get(&row.id) {
         Some(hit) => hit.clone(),
         None => {
-            let images = prepare_images(row, model, prep)?;
+            let image = prepare_images(row, model, prep)?;
             if cache.rows.len() < cache.capacity {
-                cache.rows.insert(row.id.clone(), images.clone());
+                cache.rows.insert(row.id.clone(), image.clone());
             }
-            images
+            image
         }
     };
-    let grid = model.cfg.vision.grid() as usize;
+    let n_tokens = prep.image_tokens(model);
     let enc = tokenizer.encode_conversation(
         &row.conversations,
-        grid * grid,
+        n_tokens,
         model.cfg.image_token_id,
         max_len,
     )?;
@@ -178,34 +206,36 @@ pub fn prepare_sample_cached(
         .iter()
         .filter(|&&i| i == model.cfg.image_token_id)
         .count();
-    if n_image != grid * grid {
+    if n_image != n_tokens {
         bail!(
-            "{}: {n_image} image tokens after truncation to {max_len} (need {})",
+            "{}: {n_image} image tokens after truncation to {max_len} (need {n_tokens})",
             row.id,
-            grid * grid
         );
     }
     Ok(Sample {
         input_ids: enc.input_ids,
         labels: enc.labels,
-        pixel_values,
-        depth_cells,
+        pixel_values: image.pixels,
+        depth: image.depth,
     })
 }
 
-/// CLIP pixels and (with DPE) normalised depth cells of a row: the one image path of training
-/// and prediction.
+/// CLIP pixels and (with depth) the normalised DPE cells or the depth image of a row: the one
+/// image path of training and prediction.
 pub fn prepare_images(
     row: &ModelRow,
     model: &Llava,
     prep: &ImagePrep,
-) -> anyhow::Result<(Vec<f32>, Option<Vec<f64>>)> {
+) -> anyhow::Result<PreparedImage> {
     let vcfg = &model.cfg.vision;
     let grid = vcfg.grid() as usize;
-    let pixel_values = preprocess::preprocess_bytes(&row.image.bytes, vcfg.image_size as u32)
+    let pixels = preprocess::preprocess_bytes(&row.image.bytes, vcfg.image_size as u32)
         .with_context(|| format!("{}: decoding the image", row.id))?;
     if !prep.dpe.enabled {
-        return Ok((pixel_values, None));
+        return Ok(PreparedImage {
+            pixels,
+            depth: None,
+        });
     }
     let Some((depth, source)) = prep.depth.depth_of(row)? else {
         bail!("{}: DPE is on but the run has no depth source", row.id);
@@ -222,16 +252,25 @@ pub fn prepare_images(
         sense: depth::pool_sense(source, prep.dpe.sense),
         ..prep.dpe.clone()
     };
-    // Ground truth (mesh) depth takes the official ground-truth pooling under
-    // `--depth-align official`; estimates the official AdaptiveAvgPool2d path.
-    let cells = dpe::depth_cells_for(
-        &depth,
-        grid,
-        &cfg,
-        source.is_ground_truth(),
-        dpe::noise_seed(prep.noise_seed, &row.id),
-    );
-    Ok((pixel_values, Some(cells)))
+    let noise_seed = dpe::noise_seed(prep.noise_seed, &row.id);
+    let depth = match cfg.fusion {
+        // Ground truth (mesh) depth takes the official ground-truth pooling under
+        // `--depth-align official`; estimates the official AdaptiveAvgPool2d path.
+        DepthFusion::Add => PreparedDepth::Cells(dpe::depth_cells_for(
+            &depth,
+            grid,
+            &cfg,
+            source.is_ground_truth(),
+            noise_seed,
+        )),
+        DepthFusion::Concat => PreparedDepth::Pixels(preprocess::grey_to_clip(
+            &dpe::depth_image(&depth, vcfg.image_size as usize, &cfg, noise_seed),
+        )),
+    };
+    Ok(PreparedImage {
+        pixels,
+        depth: Some(depth),
+    })
 }
 
 /// A padded batch on the device.
@@ -239,13 +278,48 @@ pub struct Batch {
     pub input_ids: Tensor,
     pub labels: Tensor,
     pub pixel_values: Tensor,
-    pub dpe: Option<Tensor>,
+    pub depth: Option<DepthTokens>,
     /// Non-padding tokens.
     pub n_tokens: usize,
 }
 
-/// Right-pads to the longest row; padding is `pad_id` / [`IGNORE`]. DPE is encoded when every
-/// sample has depth cells.
+/// The device side of the samples' depth: encoded DPE when every sample has cells, the depth
+/// images when every sample has one, else none.
+pub fn depth_tokens(
+    depths: &[Option<&PreparedDepth>],
+    image_size: i64,
+    hidden: i64,
+    device: Device,
+) -> Option<DepthTokens> {
+    let b = depths.len() as i64;
+    let cells: Option<Vec<Vec<f64>>> = depths
+        .iter()
+        .map(|d| match d {
+            Some(PreparedDepth::Cells(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    if let Some(cells) = cells.filter(|c| !c.is_empty()) {
+        return Some(DepthTokens::Pe(dpe::encode(&cells, hidden, device)));
+    }
+    let pixels: Option<Vec<f32>> = depths
+        .iter()
+        .map(|d| match d {
+            Some(PreparedDepth::Pixels(p)) => Some(p.as_slice()),
+            _ => None,
+        })
+        .collect::<Option<Vec<&[f32]>>>()
+        .map(|v| v.concat());
+    pixels.filter(|p| !p.is_empty()).map(|p| {
+        DepthTokens::Image(
+            Tensor::from_slice(&p)
+                .view([b, 3, image_size, image_size])
+                .to_device(device),
+        )
+    })
+}
+
+/// Right-pads to the longest row; padding is `pad_id` / [`IGNORE`]. Depth as [`depth_tokens`].
 pub fn collate(
     samples: &[Sample],
     pad_id: i64,
@@ -265,11 +339,8 @@ pub fn collate(
         labels.extend(std::iter::repeat_n(IGNORE, max_len - s.labels.len()));
         pixels.extend(&s.pixel_values);
     }
-    let dpe = samples
-        .iter()
-        .map(|s| s.depth_cells.clone())
-        .collect::<Option<Vec<_>>>()
-        .map(|cells| dpe::encode(&cells, hidden, device));
+    let depths: Vec<Option<&PreparedDepth>> = samples.iter().map(|s| s.depth.as_ref()).collect();
+    let depth = depth_tokens(&depths, image_size, hidden, device);
     Batch {
         input_ids: Tensor::from_slice(&ids)
             .view([b, max_len as i64])
@@ -280,7 +351,7 @@ pub fn collate(
         pixel_values: Tensor::from_slice(&pixels)
             .view([b, 3, image_size, image_size])
             .to_device(device),
-        dpe,
+        depth,
         n_tokens: samples.iter().map(|s| s.input_ids.len()).sum(),
     }
 }
@@ -294,7 +365,7 @@ mod tests {
             input_ids: ids.to_vec(),
             labels: labels.to_vec(),
             pixel_values: vec![pixel; 3 * 2 * 2],
-            depth_cells: cells,
+            depth: cells.map(PreparedDepth::Cells),
         }
     }
 
@@ -320,7 +391,9 @@ mod tests {
         let pixels = Vec::<f32>::try_from(batch.pixel_values.flatten(0, -1)).unwrap();
         assert_eq!(pixels[..12], [0.5; 12]);
         assert_eq!(pixels[12..], [-1.0; 12]);
-        let dpe = batch.dpe.expect("every sample has depth");
+        let Some(DepthTokens::Pe(dpe)) = batch.depth else {
+            panic!("every sample has depth cells");
+        };
         assert_eq!(dpe.size(), vec![2, 2, 4]);
         let expected = dpe::encode(&[vec![0.0, 1.0], vec![2.0, 3.0]], 4, Device::Cpu);
         assert!(dpe.equal(&expected));
@@ -332,6 +405,24 @@ mod tests {
             sample(&[1], &[1], 0.0, Some(vec![0.0])),
             sample(&[2], &[2], 0.0, None),
         ];
-        assert!(collate(&samples, 0, 2, 4, Device::Cpu).dpe.is_none());
+        assert!(collate(&samples, 0, 2, 4, Device::Cpu).depth.is_none());
+    }
+
+    #[test]
+    fn depth_images_are_batched_as_images() {
+        let mut samples = [
+            sample(&[1], &[1], 0.0, None),
+            sample(&[2], &[2], 0.0, None),
+        ];
+        samples[0].depth = Some(PreparedDepth::Pixels(vec![0.25; 12]));
+        samples[1].depth = Some(PreparedDepth::Pixels(vec![-0.5; 12]));
+        let Some(DepthTokens::Image(images)) = collate(&samples, 0, 2, 4, Device::Cpu).depth
+        else {
+            panic!("every sample has a depth image");
+        };
+        assert_eq!(images.size(), vec![2, 3, 2, 2]);
+        let v = Vec::<f32>::try_from(images.flatten(0, -1)).unwrap();
+        assert_eq!(v[..12], [0.25; 12]);
+        assert_eq!(v[12..], [-0.5; 12]);
     }
 }

@@ -8,6 +8,24 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+/// Built-in random models (`msmu train --preset`), with a tokenizer trained on the shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// 2 LLaMA layers x 128, 112 px images: a training run on a CPU in minutes (tests).
+    Tiny,
+    /// 4 LLaMA layers x 256, 168 px images: CPU experiments such as `msmu ablate`.
+    Small,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Small => "small",
+        }
+    }
+}
+
 /// The CLIP ViT vision tower (`vision_config`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VisionConfig {
@@ -235,6 +253,43 @@ impl LlavaConfig {
         })
     }
 
+    /// A built-in model's configuration.
+    pub fn preset(preset: Preset, vocab_size: i64, image_token_id: i64) -> Self {
+        match preset {
+            Preset::Tiny => Self::tiny(vocab_size, image_token_id),
+            Preset::Small => Self::small(vocab_size, image_token_id),
+        }
+    }
+
+    /// The `--preset small` model, for experiments on a CPU (the ablation study): 168 px
+    /// images (12 x 12 patches), a 4-layer CLIP tower 192 wide, a 4-layer LLaMA 256 wide
+    /// (8 heads of 32, MLP 688): ~1.8 M parameters in the vision layers and ~3.2 M in the
+    /// LLM layers (embeddings aside).
+    pub fn small(vocab_size: i64, image_token_id: i64) -> Self {
+        let tiny = Self::tiny(vocab_size, image_token_id);
+        Self {
+            vision: VisionConfig {
+                hidden_size: 192,
+                intermediate_size: 768,
+                num_attention_heads: 6,
+                num_hidden_layers: 4,
+                image_size: 168,
+                ..tiny.vision
+            },
+            text: TextConfig {
+                hidden_size: 256,
+                intermediate_size: 688,
+                num_hidden_layers: 4,
+                num_attention_heads: 8,
+                num_key_value_heads: 8,
+                head_dim: 32,
+                max_position_embeddings: 2048,
+                ..tiny.text
+            },
+            ..tiny
+        }
+    }
+
     /// The `--preset tiny` model: trains on a CPU in minutes (112 px images, 8 x 8 patches).
     pub fn tiny(vocab_size: i64, image_token_id: i64) -> Self {
         Self {
@@ -278,6 +333,21 @@ mod tests {
     fn json_round_trip() {
         let cfg = LlavaConfig::tiny(500, 4);
         assert_eq!(LlavaConfig::from_json(&cfg.to_json()).unwrap(), cfg);
+    }
+
+    #[test]
+    fn presets_are_valid_and_round_trip() {
+        for preset in [Preset::Tiny, Preset::Small] {
+            let cfg = LlavaConfig::preset(preset, 500, 4);
+            assert_eq!(LlavaConfig::from_json(&cfg.to_json()).unwrap(), cfg);
+            assert_eq!(cfg.vision.image_size % cfg.vision.patch_size, 0);
+            assert_eq!(cfg.vision.hidden_size % cfg.vision.num_attention_heads, 0);
+            assert_eq!(
+                cfg.text.head_dim * cfg.text.num_attention_heads,
+                cfg.text.hidden_size
+            );
+        }
+        assert_eq!(LlavaConfig::small(500, 4).vision.grid(), 12);
     }
 
     #[test]

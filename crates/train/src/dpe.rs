@@ -55,6 +55,39 @@ pub enum DepthSense {
     Inverse,
 }
 
+/// How depth reaches the LLM.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DepthFusion {
+    /// SD-VLM's depth positional encoding: the sinusoidal encoding of the pooled depth added
+    /// to the image tokens (no new tokens, no parameters).
+    #[default]
+    Add,
+    /// The depth map as a second image ([`depth_image`]): it goes through the same frozen
+    /// vision tower and the same projector, and its tokens follow the image's (twice the
+    /// image tokens, no new parameters).
+    Concat,
+}
+
+impl std::fmt::Display for DepthFusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DepthFusion::Add => "add",
+            DepthFusion::Concat => "concat",
+        })
+    }
+}
+
 /// DPE settings, recorded in every checkpoint.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DpeConfig {
@@ -66,6 +99,10 @@ pub struct DpeConfig {
     /// written before it existed.
     #[serde(default)]
     pub noise_sigma: f64,
+    /// How depth is fused with the image tokens; absent in records written before it existed
+    /// (then `add`).
+    #[serde(default)]
+    pub fusion: DepthFusion,
 }
 
 impl Default for DpeConfig {
@@ -76,6 +113,35 @@ impl Default for DpeConfig {
             align: DepthAlign::Padded,
             sense: DepthSense::Metric,
             noise_sigma: 0.0,
+            fusion: DepthFusion::Add,
+        }
+    }
+}
+
+/// Depth settings given on a command line, applied over a base configuration (the defaults
+/// for training; the adapter's record for prediction, so an adapter's alpha, alignment or
+/// fusion is not silently replaced by a default).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DpeOverrides {
+    /// `--no-dpe`: no depth at all.
+    pub disabled: bool,
+    pub alpha: Option<f64>,
+    pub align: Option<DepthAlign>,
+    pub noise_sigma: Option<f64>,
+    pub fusion: Option<DepthFusion>,
+}
+
+impl DpeOverrides {
+    /// `base` with every given setting replaced (the sense is resolved elsewhere, from the
+    /// depth source).
+    pub fn apply(&self, base: DpeConfig) -> DpeConfig {
+        DpeConfig {
+            enabled: base.enabled && !self.disabled,
+            alpha: self.alpha.unwrap_or(base.alpha),
+            align: self.align.unwrap_or(base.align),
+            sense: base.sense,
+            noise_sigma: self.noise_sigma.unwrap_or(base.noise_sigma),
+            fusion: self.fusion.unwrap_or(base.fusion),
         }
     }
 }
@@ -297,6 +363,25 @@ pub fn depth_cells_for(
     }
 }
 
+/// The depth map as a `size x size` grey image for `DepthFusion::Concat`, row-major, values in
+/// `[0, 1]`: the (noisy, sensed) map padded like the image (`DepthAlign::Padded`; `Official`
+/// stretches the unpadded map), averaged over the valid pixels of each output pixel with the
+/// adaptive rule of step 3 (so a larger map is area-averaged and a smaller one repeated),
+/// then min-max normalised over the pixels with a value; pixels without one are 0.
+/// [`crate::preprocess::grey_to_clip`] turns it into the vision tower's input.
+pub fn depth_image(depth: &DepthMm, size: usize, cfg: &DpeConfig, noise_seed: u64) -> Vec<f64> {
+    let noisy =
+        (cfg.noise_sigma > 0.0).then(|| add_depth_noise(depth, cfg.noise_sigma, noise_seed));
+    let value = |i: usize| match &noisy {
+        Some(n) => n[i],
+        None => f64::from(depth.depth_mm[i]),
+    };
+    normalise(
+        &pool_adaptive(depth.width, depth.height, size, cfg.align, cfg.sense, value),
+        1.0,
+    )
+}
+
 /// Interleaved sin/cos encoding: `cells` `[B, N]` (f64) -> `[B, N, hidden]` fp32 on `device`.
 pub fn encode(cells: &[Vec<f64>], hidden: i64, device: Device) -> Tensor {
     assert!(hidden % 2 == 0, "DPE needs an even hidden size");
@@ -363,6 +448,32 @@ mod tests {
         let n = normalise(&[Some(2.0), None, Some(4.0), Some(3.0)], 100.0);
         assert_eq!(n[1], 0.0);
         assert!((n[0]).abs() < 1e-9 && (n[2] - 100.0).abs() < 1e-6 && (n[3] - 50.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn depth_image_is_padded_normalised_and_zero_where_empty() {
+        // 4 wide x 2 high, padded to 4x4 (rows 0 and 3 padding), near row 1000, far row 3000.
+        let d = map(4, 2, |_, y| if y == 0 { 1000 } else { 3000 });
+        let img = depth_image(&d, 4, &DpeConfig::default(), 0);
+        assert_eq!(img.len(), 16);
+        assert!(img[..4].iter().chain(&img[12..]).all(|&v| v == 0.0));
+        assert!(img[4..8].iter().all(|&v| v.abs() < 1e-9));
+        assert!(img[8..12].iter().all(|&v| (v - 1.0).abs() < 1e-9));
+        // Upsampling repeats pixels; `Official` stretches the unpadded map.
+        let cfg = DpeConfig {
+            align: DepthAlign::Official,
+            ..DpeConfig::default()
+        };
+        let big = depth_image(&d, 8, &cfg, 0);
+        assert!(big[..32].iter().all(|&v| v.abs() < 1e-9));
+        assert!(big[32..].iter().all(|&v| (v - 1.0).abs() < 1e-9));
+        // Inverse sense flips it.
+        let inv = DpeConfig {
+            sense: DepthSense::Inverse,
+            ..cfg
+        };
+        let flipped = depth_image(&d, 8, &inv, 0);
+        assert!(flipped[..32].iter().all(|&v| (v - 1.0).abs() < 1e-9));
     }
 
     fn official(ground_truth_noise: f64) -> DpeConfig {

@@ -47,8 +47,8 @@ use crate::tokenize::{train_tiny_tokenizer, TextTokenizer, TINY_SPECIALS};
 /// Where the base model comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSource {
-    /// `--preset tiny`: random weights, tokenizer trained on the shards' text.
-    Tiny,
+    /// `--preset tiny|small`: random weights, tokenizer trained on the shards' text.
+    Preset(config::Preset),
     /// A local Hugging Face checkpoint folder (config.json, safetensors, tokenizer.json).
     Dir(PathBuf),
 }
@@ -137,7 +137,7 @@ pub fn load_base(
                 .with_context(|| format!("loading weights from {}", dir.display()))?;
             Ok((model, tokenizer))
         }
-        ModelSource::Tiny => {
+        ModelSource::Preset(preset) => {
             let mut texts = Vec::new();
             for row in reader::read_split(data, split, Some(TINY_TOKENIZER_ROWS))? {
                 texts.extend(
@@ -152,7 +152,7 @@ pub fn load_base(
                 .iter()
                 .position(|t| *t == "<image>")
                 .unwrap_or(4) as i64;
-            let cfg = LlavaConfig::tiny(vocab, image_token);
+            let cfg = LlavaConfig::preset(*preset, vocab, image_token);
             let model = Llava::new(&cfg, device);
             model.init_random(seed as i64);
             Ok((model, tokenizer))

@@ -61,6 +61,17 @@ pub fn saved_name(name: &str) -> String {
     }
 }
 
+/// How a batch's depth enters [`Llava::forward`] (`crate::dpe::DepthFusion`).
+#[derive(Debug)]
+pub enum DepthTokens {
+    /// The depth positional encoding `[B, grid*grid, D_text]` (fp32), added to the image
+    /// features.
+    Pe(Tensor),
+    /// Depth images `[B, 3, S, S]` (CLIP-normalised, `crate::dpe::depth_image`): their
+    /// features, through the same vision tower and projector, are appended to the image's.
+    Image(Tensor),
+}
+
 #[derive(Debug)]
 pub struct Projector {
     pub linear_1: Linear,
@@ -285,20 +296,27 @@ impl Llava {
         Ok(embeds.masked_scatter(&mask, &image_embeds.to_kind(embeds.kind())))
     }
 
-    /// Logits `[B, L, vocab]`. `dpe`, when given, is added to the image features
-    /// (`[B, grid*grid, D_text]`, fp32).
+    /// Logits `[B, L, vocab]`. `depth`, when given: DPE added to the image features
+    /// (`[B, grid*grid, D_text]`, fp32), or a depth image whose features follow the image's
+    /// (the prompt then has `2 * grid*grid` image placeholders).
     pub fn forward(
         &self,
         input_ids: &Tensor,
         pixel_values: Option<&Tensor>,
-        dpe: Option<&Tensor>,
+        depth: Option<&DepthTokens>,
         cache: Option<&mut KvCache>,
         train: bool,
     ) -> anyhow::Result<Tensor> {
         let image_embeds = pixel_values.map(|pv| {
             let feats = self.image_features(pv);
-            match dpe {
-                Some(pe) => (feats.to_kind(Kind::Float) + pe).to_kind(feats.kind()),
+            match depth {
+                Some(DepthTokens::Pe(pe)) => {
+                    (feats.to_kind(Kind::Float) + pe).to_kind(feats.kind())
+                }
+                Some(DepthTokens::Image(depth_pixels)) => {
+                    let depth_feats = self.image_features(depth_pixels).to_kind(feats.kind());
+                    Tensor::cat(&[feats, depth_feats], 1)
+                }
                 None => feats,
             }
         });

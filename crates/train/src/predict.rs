@@ -12,12 +12,12 @@ use msmu_data::dataset::ModelRow;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::ImagePrep;
+use crate::batch::{depth_tokens, ImagePrep, PreparedImage};
 use crate::checkpoint;
 use crate::depth::{self, DepthInput};
-use crate::dpe::{self, DepthSense, DpeConfig};
+use crate::dpe::{DepthSense, DpeConfig, DpeOverrides};
 use crate::llama::KvCache;
-use crate::llava::Llava;
+use crate::llava::{DepthTokens, Llava};
 use crate::tokenize::{TextTokenizer, HUMAN};
 use crate::{load_base, ModelSource};
 
@@ -55,9 +55,9 @@ pub struct PredictConfig {
     /// 0: greedy.
     pub temperature: f64,
     pub seed: u64,
-    /// DPE settings; `None`: those recorded with the adapter, else the defaults.
-    pub dpe: Option<DpeConfig>,
-    pub no_dpe: bool,
+    /// Depth settings given on the command line, applied over the adapter's record (else the
+    /// defaults); the adapter's training noise is dropped unless `noise_sigma` is given.
+    pub dpe: DpeOverrides,
     /// Where depth comes from (`--depth-source`, `--depth-model`).
     pub depth: DepthInput,
     /// `--depth-sense`; `None`: the adapter's, else the default of the depth source.
@@ -94,49 +94,46 @@ struct PredLine<'a> {
     raw_type: &'a str,
 }
 
-/// Image, DPE and prompt tensors of one question.
+/// Image, depth and prompt tensors of one question.
 pub struct Prompt {
     pub input_ids: Tensor,
     pub pixel_values: Tensor,
-    pub dpe: Option<Tensor>,
+    pub depth: Option<DepthTokens>,
 }
 
-/// The prompt of one question about an image whose CLIP pixels and DPE cells
-/// ([`crate::batch::prepare_images`]) were prepared once for all its questions.
+/// The prompt of one question about an image prepared once for all its questions
+/// ([`crate::batch::prepare_images`]), with `prep`'s image placeholders.
 pub fn build_prompt(
     model: &Llava,
     tokenizer: &TextTokenizer,
-    images: &(Vec<f32>, Option<Vec<f64>>),
+    prep: &ImagePrep,
+    image: &PreparedImage,
     question: &str,
     decoding: Decoding,
     device: Device,
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
-    let grid = v.grid() as usize;
-    let (pixels, cells) = images;
-    let dpe = cells.as_ref().map(|cells| {
-        dpe::encode(
-            std::slice::from_ref(cells),
-            model.cfg.text.hidden_size,
-            device,
-        )
-    });
+    let n_tokens = prep.image_tokens(model);
+    let depth = depth_tokens(
+        &[image.depth.as_ref()],
+        v.image_size,
+        model.cfg.text.hidden_size,
+        device,
+    );
     let ids = match decoding {
-        Decoding::Msmu => {
-            tokenizer.encode_prompt(question, grid * grid, model.cfg.image_token_id)?
-        }
+        Decoding::Msmu => tokenizer.encode_prompt(question, n_tokens, model.cfg.image_token_id)?,
         Decoding::Official => {
-            tokenizer.encode_raw_prompt(question, grid * grid, model.cfg.image_token_id)?
+            tokenizer.encode_raw_prompt(question, n_tokens, model.cfg.image_token_id)?
         }
     };
     Ok(Prompt {
         input_ids: Tensor::from_slice(&ids)
             .view([1, ids.len() as i64])
             .to_device(device),
-        pixel_values: Tensor::from_slice(pixels)
+        pixel_values: Tensor::from_slice(&image.pixels)
             .view([1, 3, v.image_size, v.image_size])
             .to_device(device),
-        dpe,
+        depth,
     })
 }
 
@@ -162,7 +159,7 @@ pub fn generate(
         let first = model.forward(
             &prompt.input_ids,
             Some(&prompt.pixel_values),
-            prompt.dpe.as_ref(),
+            prompt.depth.as_ref(),
             Some(&mut cache),
             false,
         )?;
@@ -207,7 +204,7 @@ impl Predictor {
             cfg.seed,
             device,
         )?;
-        let mut dpe_cfg = cfg.dpe.clone().unwrap_or_default();
+        let mut dpe_base = DpeConfig::default();
         let mut trained_depth = None;
         let mut sense = cfg.depth_sense;
         if let Some(adapter) = &cfg.adapter {
@@ -221,19 +218,15 @@ impl Predictor {
                     .unwrap_or_else(|| crate::trainer::legacy_depth(&record.dpe));
                 sense = sense.or(depth.sense);
                 trained_depth = Some(depth);
-                if cfg.dpe.is_none() {
-                    // The adapter's DPE, without its training-time noise (--depth-noise asks
-                    // for noise at prediction explicitly).
-                    dpe_cfg = DpeConfig {
-                        noise_sigma: 0.0,
-                        ..record.dpe
-                    };
-                }
+                // The adapter's DPE, without its training-time noise (--depth-noise asks
+                // for noise at prediction explicitly).
+                dpe_base = DpeConfig {
+                    noise_sigma: 0.0,
+                    ..record.dpe
+                };
             }
         }
-        if cfg.no_dpe {
-            dpe_cfg.enabled = false;
-        }
+        let dpe_cfg = cfg.dpe.apply(dpe_base);
         let prep = ImagePrep {
             noise_seed: cfg.seed,
             ..ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, first_row)?
@@ -262,6 +255,7 @@ impl Predictor {
         let prompt = build_prompt(
             &self.model,
             &self.tokenizer,
+            &self.prep,
             &images,
             question,
             decoding,
@@ -349,8 +343,15 @@ pub fn predict(
                     .collect()
             };
             for (k, (question, gt, raw_type)) in questions.iter().enumerate() {
-                let prompt =
-                    build_prompt(&model, &tokenizer, &images, question, cfg.decoding, device)?;
+                let prompt = build_prompt(
+                    &model,
+                    &tokenizer,
+                    &prep,
+                    &images,
+                    question,
+                    cfg.decoding,
+                    device,
+                )?;
                 let (ids, first_logits) = generate(
                     &model,
                     &prompt,
@@ -400,8 +401,12 @@ fn dump_first_forward(
             prompt.pixel_values.shallow_clone(),
         ),
     ];
-    if let Some(pe) = &prompt.dpe {
-        tensors.push(("dpe".to_string(), pe.shallow_clone()));
+    match &prompt.depth {
+        Some(DepthTokens::Pe(pe)) => tensors.push(("dpe".to_string(), pe.shallow_clone())),
+        Some(DepthTokens::Image(px)) => {
+            tensors.push(("depth_pixel_values".to_string(), px.shallow_clone()))
+        }
+        None => {}
     }
     let tensors: Vec<(String, Tensor)> = tensors
         .into_iter()

@@ -149,6 +149,20 @@ pub fn preprocess(img: &RgbImage, size: u32) -> Vec<f32> {
     out
 }
 
+/// A grey image with values in `[0, 1]` (row-major `size x size`, e.g. [`crate::dpe::depth_image`])
+/// as the vision tower's input: the value in all three channels, CLIP-normalised like
+/// [`preprocess`]'s rescaled pixels. `[3, size, size]` channel-major f32.
+pub fn grey_to_clip(values: &[f64]) -> Vec<f32> {
+    let n = values.len();
+    let mut out = vec![0f32; 3 * n];
+    for (c, plane) in out.chunks_exact_mut(n).enumerate() {
+        for (o, &v) in plane.iter_mut().zip(values) {
+            *o = (v as f32 - CLIP_MEAN[c] as f32) / CLIP_STD[c] as f32;
+        }
+    }
+    out
+}
+
 /// Decodes an encoded image (JPEG, PNG) and preprocesses it.
 pub fn preprocess_bytes(bytes: &[u8], size: u32) -> anyhow::Result<Vec<f32>> {
     let img = image::load_from_memory(bytes)?.to_rgb8();
@@ -172,6 +186,17 @@ mod tests {
         assert_eq!(sq.get_pixel(0, 0).0, [122, 116, 104]);
         assert_eq!(sq.get_pixel(0, 1).0, [0, 0, 0]);
         assert_eq!(sq.get_pixel(0, 3).0, [122, 116, 104]);
+    }
+
+    #[test]
+    fn grey_values_fill_every_channel_normalised() {
+        let out = grey_to_clip(&[0.0, 1.0]);
+        assert_eq!(out.len(), 6);
+        for c in 0..3 {
+            let lo = (0.0 - CLIP_MEAN[c] as f32) / CLIP_STD[c] as f32;
+            let hi = (1.0 - CLIP_MEAN[c] as f32) / CLIP_STD[c] as f32;
+            assert_eq!(out[2 * c..2 * c + 2], [lo, hi]);
+        }
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn batch_loss(model: &Llava, batch: &Batch, train: bool) -> anyhow::Result<T
         let logits = model.forward(
             &batch.input_ids,
             Some(&batch.pixel_values),
-            batch.dpe.as_ref(),
+            batch.depth.as_ref(),
             None,
             train,
         )?;
@@ -127,15 +127,15 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         }
     );
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    // On resume a tiny run's base model is the one saved in the output folder.
+    // On resume a preset run's base model is the one saved in the output folder.
     let source = match (&cfg.model, cfg.resume) {
-        (ModelSource::Tiny, true) => ModelSource::Dir(cfg.out.clone()),
+        (ModelSource::Preset(_), true) => ModelSource::Dir(cfg.out.clone()),
         (m, _) => m.clone(),
     };
     let (mut model, tokenizer) = load_base(&source, &cfg.data, &cfg.split, cfg.seed, device)?;
     model.add_lora(&cfg.lora, cfg.seed as i64 + 1);
     model.set_trainable(true);
-    if matches!(cfg.model, ModelSource::Tiny) && !cfg.resume {
+    if matches!(cfg.model, ModelSource::Preset(_)) && !cfg.resume {
         model.save_full(&cfg.out.join("model.safetensors"))?;
         checkpoint::write_json(&cfg.out.join("config.json"), &model.cfg.to_json())?;
         tokenizer.save(&cfg.out)?;
@@ -157,7 +157,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
     tracing::info!("depth: {}", prep.record().describe());
     let record = RunRecord {
         base_model: match &cfg.model {
-            ModelSource::Tiny => "tiny".into(),
+            ModelSource::Preset(p) => p.name().into(),
             ModelSource::Dir(d) => d.display().to_string(),
         },
         dpe: prep.dpe.clone(),

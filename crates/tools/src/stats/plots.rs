@@ -56,21 +56,21 @@ pub fn font_status() -> FontStatus {
         .clone()
 }
 
-fn has_text() -> bool {
+pub(crate) fn has_text() -> bool {
     matches!(font_status(), FontStatus::Loaded(_))
 }
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
 
-fn chart_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error + '_ {
+pub(crate) fn chart_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("{}: drawing the chart failed: {e:?}", path.display())
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 /// Draws into a white `width x height` RGB buffer and writes it as a PNG.
-fn render_png(
+pub(crate) fn render_png(
     path: &Path,
     (width, height): (u32, u32),
     draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>,
