@@ -12,7 +12,7 @@ OUT ?= out
 LIBTORCH_DIR := .libtorch
 export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
-.PHONY: run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
+.PHONY: ablation run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
 
 ## run: build msmu (the data commands only: no libtorch, no Python) and run the main job on the
 ## bundled fixture scenes: `msmu build` writes Parquet shards + manifest to ./out/dataset (every
@@ -64,6 +64,12 @@ $(LIBTORCH_DIR)/torch/lib/libtorch_cpu.so:
 ## `dev-build` made; a cold release build would add minutes to `make test`.
 python-test: venv train-fixtures
 	MSMU_BIN=$(abspath $(DEV_MSMU)) $(PY) -m pytest -q -rs -p no:dash tests/python
+
+## ablation: the committed depth ablation (docs/ablation/study.json; docs/ABLATION.md has its
+## report): scenes, shards, 3 arms x 3 seeds trained, predicted and scored into out/ablation.
+## About an hour on 2 cores; run it again to continue after an interruption.
+ablation: train-ready
+	target/release/msmu ablate --config docs/ablation/study.json --out $(OUT)/ablation
 
 ## release: the data binary (build, stats, export, merge, validate, synth, eval, ...), no libtorch.
 release:

@@ -100,7 +100,13 @@ fn main() {
         let t_dpe = t0.elapsed().as_secs_f64();
         let loss = msmu_train::tch::autocast(mixed, || {
             let logits = model
-                .forward(&input_ids, Some(&pixels), Some(&DepthTokens::Pe(pe.shallow_clone())), None, true)
+                .forward(
+                    &input_ids,
+                    Some(&pixels),
+                    Some(&DepthTokens::Pe(pe.shallow_clone())),
+                    None,
+                    true,
+                )
                 .unwrap();
             lm_loss(&logits, &labels)
         });

@@ -116,6 +116,23 @@ pub fn parse_partition(text: &str) -> anyhow::Result<(usize, usize)> {
     Ok((k, n))
 }
 
+/// `over` written onto `base`: objects merge key by key (recursively), anything else replaces.
+fn merge_json(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge_json(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 /// The bundled fixture roots (relative to the working directory, else to the source tree).
 pub fn fixture_roots() -> Vec<PathBuf> {
     let base = if Path::new("fixtures").is_dir() {
@@ -131,7 +148,12 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading --config {}", path.display()))?;
-            serde_json::from_str::<BuildConfig>(&text).with_context(|| {
+            let given: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not JSON", path.display()))?;
+            // Any subset of the keys, at any depth, over the defaults.
+            let mut merged = serde_json::to_value(BuildConfig::with_defaults())?;
+            merge_json(&mut merged, given);
+            serde_json::from_value::<BuildConfig>(merged).with_context(|| {
                 format!(
                     "{}: not a valid build configuration (see `msmu build --print-config` for the keys)",
                     path.display()

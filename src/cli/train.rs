@@ -11,10 +11,10 @@ use anyhow::Context;
 
 use crate::cli::depth_source::DepthSourceArgs;
 use msmu_data::dataset::depth_png::DepthMm;
+use msmu_train::config::Preset;
 use msmu_train::dpe::{self, DepthAlign, DepthFusion, DepthSense, DpeConfig, DpeOverrides};
 use msmu_train::lora::{LoraConfig, ALL_LLM_LINEARS};
 use msmu_train::trainer::{train, TrainConfig};
-use msmu_train::config::Preset;
 use msmu_train::{preprocess, ModelSource};
 
 /// DPE flags shared by `train` and `predict`.

@@ -387,3 +387,41 @@ fn msmu_density_config_is_valid() {
     default["qa"]["family_caps"] = dense["qa"]["family_caps"].clone();
     assert_eq!(dense, default);
 }
+
+/// `--config` takes any subset of the keys at any depth: the rest of a nested object keeps its
+/// defaults; an unknown nested key is still an error naming the file.
+#[test]
+fn build_config_subsets_merge_at_any_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = dir.path().join("c.json");
+    let print = |extra: &[&str]| {
+        let mut args = vec!["build", "--out", s(&out), "--print-config"];
+        args.extend_from_slice(extra);
+        msmu(&args)
+    };
+    std::fs::write(
+        &config,
+        r#"{"views": {"frame_stride": 3}, "qa": {"max_per_image": 6}}"#,
+    )
+    .unwrap();
+    let result = print(&["--config", s(&config)]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    let mut expected: serde_json::Value = serde_json::from_slice(&print(&[]).stdout).unwrap();
+    expected["views"]["frame_stride"] = 3.into();
+    expected["qa"]["max_per_image"] = 6.into();
+    assert_eq!(got, expected);
+    std::fs::write(&config, r#"{"views": {"frame_strid": 3}}"#).unwrap();
+    let result = print(&["--config", s(&config)]);
+    assert!(!result.status.success());
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        err.contains("c.json") && err.contains("frame_strid"),
+        "{err}"
+    );
+}

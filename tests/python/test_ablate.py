@@ -197,3 +197,28 @@ def test_bad_configurations_say_why(tmp_path):
         result = msmu("ablate", "--config", path, "--out", tmp_path / "o", check=False)
         assert result.returncode != 0
         assert message in result.stderr, result.stderr
+
+
+def test_the_estimated_arm_runs_on_depth_anything(study, tmp_path):
+    """The `estimated` arm trains and predicts on Depth-Anything-V2 depth (a tiny random model
+    made by transformers), on the first study's scenes (a `scannet` root)."""
+    from test_depth_anything import build_hf, processor
+
+    _, first = study
+    model_dir = tmp_path / "da"
+    build_hf("relative", seed=3).save_pretrained(model_dir)
+    processor().save_pretrained(model_dir)
+    cfg = study_config(scenes={"scannet": {"root": str(first / "scenes")}},
+                       arms=["estimated"], baseline="estimated", depth_model=str(model_dir))
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(cfg))
+    out = tmp_path / "out"
+    msmu("ablate", "--config", config, "--out", out)
+    run = run_dir(out, "estimated")
+    record = read_json(run / "msmu_train.json")
+    assert record["depth"]["source"] == "estimated-relative", record
+    header = json.loads((run / "pred.jsonl").read_text().splitlines()[0])
+    assert "estimated-relative" in header["depth"], header
+    analysis = read_json(out / "report.json")["analysis"]
+    assert [a["arm"] for a in analysis["arms"]] == ["estimated"] and analysis["differences"] == []
+    assert not (out / "scenes").exists()

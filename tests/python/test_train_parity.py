@@ -129,6 +129,53 @@ def test_logits_match_transformers_with_dpe(tiny_llava, tmp_path):
     assert diff < 1e-4, f"max abs logit diff {diff}"
 
 
+def test_concat_fusion_is_llava_with_the_depth_map_as_a_second_image(tiny_llava, tmp_path):
+    """`--depth-fusion concat`: the depth image goes through the same vision tower and projector
+    and its tokens follow the image's, which is what transformers' LLaVA does with two images
+    for 2 x N placeholders. The depth image itself is checked against numpy: the fixture row's
+    depth PNG padded like the image, area-averaged over valid pixels per output pixel, min-max
+    normalised, CLIP-normalised in every channel."""
+    import pyarrow.parquet as pq
+    import io
+
+    model_dir, model = tiny_llava
+    dump, _ = run_predict(model_dir, tmp_path, "--depth-fusion", "concat")
+    assert "dpe" not in dump
+    n = (IMAGE_SIZE // 14) ** 2
+    assert int((dump["input_ids"] == model.config.image_token_id).sum()) == 2 * n
+    pixels = torch.cat([dump["pixel_values"], dump["depth_pixel_values"]])
+    with torch.no_grad():
+        ref = model(input_ids=dump["input_ids"], pixel_values=pixels).logits
+    diff = (ref - dump["logits"]).abs().max().item()
+    assert diff < 1e-4, f"max abs logit diff {diff}"
+
+    # The depth image from the first test row's depth map.
+    shard = sorted((SHARDS / "data").glob("test-*.parquet"))[0]
+    row = pq.read_table(shard).slice(0, 1).to_pylist()[0]
+    depth = np.asarray(Image.open(io.BytesIO(row["depth"]["bytes"])), dtype=np.float64)
+    h, w = depth.shape
+    side = max(w, h)
+    padded = np.zeros((side, side))
+    oy, ox = (side - h) // 2, (side - w) // 2
+    padded[oy:oy + h, ox:ox + w] = depth
+    g = IMAGE_SIZE
+    out = np.zeros((g, g))
+    valid = np.zeros((g, g), dtype=bool)
+    for i in range(g):
+        y0, y1 = i * side // g, -(-(i + 1) * side // g)
+        for j in range(g):
+            x0, x1 = j * side // g, -(-(j + 1) * side // g)
+            cell = padded[y0:y1, x0:x1]
+            cell = cell[cell > 0]
+            if cell.size:
+                out[i, j], valid[i, j] = cell.mean(), True
+    lo, hi = out[valid].min(), out[valid].max()
+    grey = np.where(valid, (out - lo) / (hi - lo + 1e-9), 0.0).astype(np.float32)
+    expected = np.stack([(grey - np.float32(m)) / np.float32(s) for m, s in zip(CLIP_MEAN, CLIP_STD)])
+    got = dump["depth_pixel_values"][0].numpy()
+    assert np.abs(got - expected).max() < 1e-5
+
+
 def test_greedy_decoding_with_kv_cache_matches_generate(tiny_llava, tmp_path):
     model_dir, model = tiny_llava
     dump, lines = run_predict(model_dir, tmp_path, "--no-dpe")

@@ -253,20 +253,21 @@ pub fn prepare_images(
         ..prep.dpe.clone()
     };
     let noise_seed = dpe::noise_seed(prep.noise_seed, &row.id);
-    let depth = match cfg.fusion {
-        // Ground truth (mesh) depth takes the official ground-truth pooling under
-        // `--depth-align official`; estimates the official AdaptiveAvgPool2d path.
-        DepthFusion::Add => PreparedDepth::Cells(dpe::depth_cells_for(
-            &depth,
-            grid,
-            &cfg,
-            source.is_ground_truth(),
-            noise_seed,
-        )),
-        DepthFusion::Concat => PreparedDepth::Pixels(preprocess::grey_to_clip(
-            &dpe::depth_image(&depth, vcfg.image_size as usize, &cfg, noise_seed),
-        )),
-    };
+    let depth =
+        match cfg.fusion {
+            // Ground truth (mesh) depth takes the official ground-truth pooling under
+            // `--depth-align official`; estimates the official AdaptiveAvgPool2d path.
+            DepthFusion::Add => PreparedDepth::Cells(dpe::depth_cells_for(
+                &depth,
+                grid,
+                &cfg,
+                source.is_ground_truth(),
+                noise_seed,
+            )),
+            DepthFusion::Concat => PreparedDepth::Pixels(preprocess::grey_to_clip(
+                &dpe::depth_image(&depth, vcfg.image_size as usize, &cfg, noise_seed),
+            )),
+        };
     Ok(PreparedImage {
         pixels,
         depth: Some(depth),
@@ -410,14 +411,10 @@ mod tests {
 
     #[test]
     fn depth_images_are_batched_as_images() {
-        let mut samples = [
-            sample(&[1], &[1], 0.0, None),
-            sample(&[2], &[2], 0.0, None),
-        ];
+        let mut samples = [sample(&[1], &[1], 0.0, None), sample(&[2], &[2], 0.0, None)];
         samples[0].depth = Some(PreparedDepth::Pixels(vec![0.25; 12]));
         samples[1].depth = Some(PreparedDepth::Pixels(vec![-0.5; 12]));
-        let Some(DepthTokens::Image(images)) = collate(&samples, 0, 2, 4, Device::Cpu).depth
-        else {
+        let Some(DepthTokens::Image(images)) = collate(&samples, 0, 2, 4, Device::Cpu).depth else {
             panic!("every sample has a depth image");
         };
         assert_eq!(images.size(), vec![2, 3, 2, 2]);
