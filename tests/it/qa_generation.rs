@@ -496,3 +496,62 @@ fn cli_prints_conversations_and_json_lines() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("human: <image>\\n"), "{text}");
 }
+
+/// Every chain of thought's arithmetic holds after rounding: the shown reference times the
+/// shown ratio rounds to the shown product, which is the true value (issue #16).
+#[test]
+fn chain_of_thought_arithmetic_holds_after_rounding() {
+    let templates = TemplateSet::shipped().unwrap();
+    let mut caps = QaConfig::default().family_caps.clone();
+    for cap in caps.values_mut() {
+        *cap = 40;
+    }
+    let config = QaConfig {
+        max_per_image: 200,
+        max_cot_per_image: 40,
+        family_caps: caps,
+        ..QaConfig::default()
+    };
+    let mut n_cot = 0;
+    for g in fixtures() {
+        let input = prepare_scene(
+            &g.scene,
+            &SelectionRules::default(),
+            &VisibilityConfig::default(),
+            &view_config(),
+        );
+        for view in generate_scene(&input, &templates, &config) {
+            for qa in view.qa.iter().filter(|q| q.is_cot) {
+                n_cot += 1;
+                let words: Vec<&str> = qa.answer.split_whitespace().collect();
+                let eq = words.iter().position(|w| *w == "=").expect(&qa.answer);
+                let num = |w: &str| -> f64 {
+                    w.trim_end_matches([',', '.'])
+                        .parse()
+                        .unwrap_or_else(|_| panic!("`{w}` in {}", qa.answer))
+                };
+                let product = num(words[eq + 1]);
+                let ratio = num(words[eq - 1]);
+                assert_eq!(words[eq - 2], "x", "{}", qa.answer);
+                let reference = if words[eq - 3] == "meters" {
+                    num(words[eq - 4])
+                } else {
+                    num(words[eq - 3])
+                };
+                assert_eq!(
+                    msmu_data::qa::format_2(reference * ratio),
+                    format!("{product:.2}"),
+                    "{}",
+                    qa.answer
+                );
+                assert_eq!(
+                    format!("{product:.2}"),
+                    msmu_data::qa::format_2(qa.values_si[0]),
+                    "{}",
+                    qa.answer
+                );
+            }
+        }
+    }
+    assert!(n_cot >= 20, "only {n_cot} chains");
+}
