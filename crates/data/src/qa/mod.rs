@@ -20,6 +20,7 @@
 
 pub mod colors;
 pub mod generate;
+pub mod language;
 pub mod refer;
 pub mod split;
 pub mod templates;

@@ -105,8 +105,8 @@ pub const GROUP_SPECS: &[GroupSpec] = &[
         Family::Existence,
         "absent",
         "zero",
-        (&["obj", "objs"], &[]),
-        (&["obj", "objs"], &[]),
+        (&["obj", "objs", "a_obj"], &[]),
+        (&["obj", "objs", "a_obj"], &[]),
     ),
     spec(
         Family::Counting,

@@ -4,11 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::{plural, Ctx, Fill, DEF_COUNT};
+use crate::qa::language::display_name;
 use crate::scene::InstanceId;
 
 pub(super) fn counting(ctx: &Ctx) -> Vec<Fill> {
     let scene = ctx.input.scene;
-    let label_of = |id: InstanceId| scene.instance(id).map(|i| i.label.clone());
+    let label_of = |id: InstanceId| scene.instance(id).map(|i| display_name(&i.label));
     // An unannotated or catch-all instance in view might be a look-alike: no counting at all.
     let unnamed_in_view = ctx.view.visible.iter().any(|v| {
         v.visible_px > 0

@@ -6,6 +6,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{plural, Ctx, Fill, DEF_ABSENT};
+use crate::qa::language::{display_name, with_article};
 use crate::qa::stable_seed;
 
 pub(super) fn existence(ctx: &Ctx) -> Vec<Fill> {
@@ -13,7 +14,11 @@ pub(super) fn existence(ctx: &Ctx) -> Vec<Fill> {
     let present: Vec<String> = scene
         .instances
         .iter()
-        .flat_map(|i| [i.label.to_lowercase(), i.raw_label.to_lowercase()])
+        .flat_map(|i| {
+            [&i.label, &i.raw_label]
+                .into_iter()
+                .flat_map(|l| [l.to_lowercase(), display_name(l).to_lowercase()])
+        })
         .collect();
     let mut absent: Vec<&String> = ctx
         .templates
@@ -37,9 +42,11 @@ pub(super) fn existence(ctx: &Ctx) -> Vec<Fill> {
         .into_iter()
         .take(3)
         .map(|word| {
+            let name = display_name(word);
             let mut fill = Fill::new("absent")
-                .set("obj", word.clone())
-                .set("objs", plural(word));
+                .set("a_obj", with_article(&name))
+                .set("objs", plural(&name))
+                .set("obj", name);
             fill.definitions.push(DEF_ABSENT.into());
             fill.answer_key = Some("absent".into());
             fill

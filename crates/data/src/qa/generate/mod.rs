@@ -35,6 +35,7 @@ use crate::geom::measure::{find_measurement, measure_scene, ObjectMeasurement};
 use crate::geom::select::SelectionRules;
 use crate::geom::views::{select_views, SelectedView, ViewSelectionConfig};
 use crate::geom::visibility::{InstanceVisibility, VisibilityConfig};
+use crate::qa::language::display_name;
 use crate::qa::refer::{describe, dominant_colors, Candidate, ReferMargins};
 use crate::qa::templates::TemplateSet;
 use crate::qa::{conversation, stable_seed, Family, QaConfig, QaPair, Turn};
@@ -226,7 +227,7 @@ pub fn generate_view(
             let phrase = describe(&candidates, vis.instance_id, margins)?;
             Some(Obj {
                 id: vis.instance_id,
-                label: instance.label.clone(),
+                label: display_name(&instance.label),
                 phrase,
                 m,
                 vis,
@@ -321,7 +322,7 @@ pub fn reference_candidates(input: &SceneQaInput, view: &ViewInput) -> Vec<Candi
             let m = find_measurement(&input.measurements, v.instance_id)?;
             Some(Candidate {
                 id: v.instance_id,
-                label: instance.label.clone(),
+                label: display_name(&instance.label),
                 color: input.colors.get(&v.instance_id).copied().unwrap_or("grey"),
                 volume_m3: m.length_m * m.width_m * m.height_m,
                 centroid_x: v.centroid_norm[0],
@@ -345,34 +346,7 @@ fn length_fill(group: &'static str, ctx: &Ctx) -> Fill {
     fill
 }
 
-/// English plural of a label ("box" -> "boxes", "chest of drawers" -> "chests of drawers").
-pub fn plural(label: &str) -> String {
-    if let Some((head, tail)) = label.split_once(" of ") {
-        return format!("{} of {tail}", plural(head));
-    }
-    let last = label.rsplit(' ').next().unwrap_or(label);
-    let stem = &label[..label.len() - last.len()];
-    let irregular = [
-        ("shelf", "shelves"),
-        ("person", "people"),
-        ("couch", "couches"),
-    ];
-    if let Some((s, p)) = irregular.iter().find(|(s, _)| last.ends_with(s)) {
-        return format!("{stem}{}{p}", &last[..last.len() - s.len()]);
-    }
-    let ends = |s: &str| last.ends_with(s);
-    if ends("s") || ends("x") || ends("ch") || ends("sh") || ends("z") {
-        format!("{label}es")
-    } else if ends("y")
-        && !["ay", "ey", "iy", "oy", "uy"]
-            .iter()
-            .any(|v| last.ends_with(v))
-    {
-        format!("{}ies", &label[..label.len() - 1])
-    } else {
-        format!("{label}s")
-    }
-}
+pub use crate::qa::language::plural;
 
 /// The dimensions of an object visible in the view: (word, value, definition).
 fn visible_dims(o: &Obj) -> Vec<(&'static str, f64, &'static str)> {
