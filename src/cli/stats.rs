@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use msmu_data::dataset::manifest::Manifest;
 use msmu_data::dataset::shard::{list_shards, read_shard_batches};
+use msmu_tools::stats::compare::compare_official;
 use msmu_tools::stats::plots::{self, FontStatus};
 use msmu_tools::stats::{markdown, Samples, Stats, StatsBuilder};
 
@@ -14,7 +15,8 @@ use msmu_tools::stats::{markdown, Samples, Stats, StatsBuilder};
 #[command(after_help = "Examples:\n  \
 msmu stats out/dataset                      # markdown report on stdout\n  \
 msmu stats out/dataset --json > stats.json\n  \
-msmu stats out/dataset --plots out/report    # PNG charts + report.md")]
+msmu stats out/dataset --plots out/report    # PNG charts + report.md\n  \
+msmu stats out/dataset --compare official   # side by side with the official MSMU figures")]
 pub struct StatsArgs {
     /// Dataset folder (written by `msmu build` or `msmu merge`).
     pub dir: PathBuf,
@@ -24,6 +26,16 @@ pub struct StatsArgs {
     /// Write PNG charts and `report.md` (embedding them) into this folder.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    /// Also compare with a reference: `official` (the MSMU data's published figures: QA per
+    /// image, numeric annotations per QA, CoT share, family shares of MSMU-Bench).
+    #[arg(long, value_enum)]
+    pub compare: Option<CompareWith>,
+}
+
+/// What `--compare` compares with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareWith {
+    Official,
 }
 
 /// Streams every shard of `dir` (one record batch at a time) into [`Stats`].
@@ -56,10 +68,29 @@ pub fn run(args: &StatsArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", report.display()))?;
         eprintln!("wrote {} charts and {}", images.len(), report.display());
     }
+    let comparison = args.compare.map(|_| compare_official(&stats));
+    if let (Some(c), Some(plot_dir)) = (&comparison, &args.plots) {
+        let path = plot_dir.join("compare_official.png");
+        c.plot(&path)?;
+        let report = plot_dir.join("report.md");
+        let mut text = std::fs::read_to_string(&report).unwrap_or_default();
+        text.push_str(&format!(
+            "\n{}\n![family shares vs official](compare_official.png)\n",
+            c.to_markdown()
+        ));
+        std::fs::write(&report, text).with_context(|| format!("writing {}", report.display()))?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        let mut value = serde_json::to_value(&stats)?;
+        if let Some(c) = &comparison {
+            value["compare_official"] = serde_json::to_value(c)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", markdown(&stats, &name, &[]));
+        if let Some(c) = &comparison {
+            print!("\n{}", c.to_markdown());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -95,6 +95,62 @@ fn stats_agree_with_the_manifest() {
     assert!(md.contains("## QA per family"));
 }
 
+/// `--compare official`: the density figures and family shares next to the published ones,
+/// computed from the same counts as the plain report (JSON, Markdown, chart).
+#[test]
+fn stats_compare_official() {
+    let b = builds();
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "stats",
+        s(&b.full),
+        "--json",
+        "--compare",
+        "official",
+    ]))
+    .unwrap();
+    let c = &json["compare_official"];
+    let qa = json["qa"].as_f64().unwrap();
+    let per_image = &c["density"][0];
+    assert_eq!(per_image["metric"], "QA per image");
+    assert_eq!(per_image["official"].as_f64(), Some(28.0));
+    assert!(
+        (per_image["msmu"].as_f64().unwrap() - qa / json["rows"].as_f64().unwrap()).abs() < 1e-12
+    );
+    let shares: f64 = c["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["msmu"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 100.0).abs() < 1e-9, "{shares}");
+    let count = c["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "count")
+        .unwrap();
+    let n_count = json["qa_by_family"]["count"].as_f64().unwrap_or(0.0);
+    assert!((count["msmu"].as_f64().unwrap() - 100.0 * n_count / qa).abs() < 1e-9);
+    let md = ok(&["stats", s(&b.full), "--compare", "official"]);
+    assert!(
+        md.contains("## Compared with the official MSMU data"),
+        "{md}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("plots");
+    ok(&[
+        "stats",
+        s(&b.full),
+        "--plots",
+        s(&plots),
+        "--compare",
+        "official",
+    ]);
+    assert!(image::open(plots.join("compare_official.png")).is_ok());
+    let report = std::fs::read_to_string(plots.join("report.md")).unwrap();
+    assert!(report.contains("compare_official.png"));
+}
+
 #[test]
 fn stats_plots_write_pngs_and_report() {
     let b = builds();

@@ -574,12 +574,17 @@ fn expected_article(word: &str) -> Option<&'static str> {
         });
     }
     let l = first.to_lowercase();
-    if ["hour", "honest", "honor", "heir"].iter().any(|p| l.starts_with(p)) {
-        return Some("an");
-    }
-    if ["uni", "use", "usu", "ute", "uku", "ure", "uro", "eu", "one", "once"]
+    if ["hour", "honest", "honor", "heir"]
         .iter()
         .any(|p| l.starts_with(p))
+    {
+        return Some("an");
+    }
+    if [
+        "uni", "use", "usu", "ute", "uku", "ure", "uro", "eu", "one", "once",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
     {
         return Some("a");
     }

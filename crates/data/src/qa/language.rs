@@ -71,7 +71,11 @@ pub fn article(phrase: &str) -> &'static str {
     }
     let lower = first.to_lowercase();
     let tables = language();
-    if tables.an_words.iter().any(|w| lower.starts_with(w.as_str())) {
+    if tables
+        .an_words
+        .iter()
+        .any(|w| lower.starts_with(w.as_str()))
+    {
         return "an";
     }
     if tables.a_words.iter().any(|w| lower.starts_with(w.as_str())) {

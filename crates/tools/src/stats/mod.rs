@@ -4,6 +4,7 @@
 //! [`Manifest`]; rows are fed one at a time ([`StatsBuilder::add_row`]) so shards are streamed.
 //! [`plots`] draws the PNG charts.
 
+pub mod compare;
 pub mod plots;
 
 use std::collections::{BTreeMap, HashMap};

@@ -5,7 +5,6 @@ use super::{def_of, dim_value, length_fill, metres, pairs, triples, visible_dims
 use crate::geom::distance::{center_to_center, DistanceKind};
 use crate::qa::format_2;
 
-
 /// Reference values below this are not used (a ratio to a near-zero side says nothing).
 const MIN_REFERENCE_M: f64 = 0.05;
 
@@ -151,7 +150,11 @@ mod tests {
             let (ratio, product) = consistent_ratio(&ref_text, value);
             let shown_ref: f64 = ref_text.parse().unwrap();
             let shown_ratio: f64 = ratio.parse().unwrap();
-            assert_eq!(format_2(shown_ref * shown_ratio), product, "{ref_text} x {ratio}");
+            assert_eq!(
+                format_2(shown_ref * shown_ratio),
+                product,
+                "{ref_text} x {ratio}"
+            );
             assert_eq!(product, format_2(value), "{ref_text} {value}");
             let decimals = ratio.split('.').nth(1).unwrap().len();
             assert!(decimals <= 12, "{ratio}");
@@ -159,6 +162,9 @@ mod tests {
         }
         // A small reference or a product near a rounding boundary needs more digits (about
         // 4.5 % of these draws); most ratios show 2 or 3.
-        assert!(long < 20_000, "{long} of 200000 ratios need more than 3 decimals");
+        assert!(
+            long < 20_000,
+            "{long} of 200000 ratios need more than 3 decimals"
+        );
     }
 }
