@@ -490,3 +490,60 @@ fn an_oversized_prediction_line_is_refused() {
         &["pred.jsonl:1", "longer than 1048576 bytes"],
     );
 }
+
+/// Truncated colour JPEGs: the views whose image cannot be read are dropped (never stored),
+/// counted per scene and in the totals (`views_dropped`), each with a warning, and
+/// `msmu stats` reports the count; the build completes.
+#[test]
+fn views_with_unreadable_colour_images_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let scene = root.join("scans/scene0900_00");
+    copy_tree(&fixtures().join("scannet/scans/scene0900_00"), &scene);
+    std::fs::copy(
+        fixtures().join("scannet/scannetv2-labels.combined.tsv"),
+        root.join("scannetv2-labels.combined.tsv"),
+    )
+    .unwrap();
+    let mut truncated = 0;
+    for entry in std::fs::read_dir(scene.join("color")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len().min(64)]).unwrap();
+        truncated += 1;
+    }
+    assert!(truncated > 0);
+    let out = dir.path().join("out");
+    let result = msmu(&[
+        "build",
+        "--scannet-root",
+        s(&root),
+        "--out",
+        s(&out),
+        "--frame-stride",
+        "1",
+    ]);
+    assert!(
+        result.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let rec = &manifest["scenes"][0];
+    let dropped = rec["views_dropped"].as_u64().unwrap_or(0);
+    assert!(dropped >= 1, "{manifest}");
+    assert_eq!(rec["images"], 0, "{manifest}");
+    let warnings = rec["warnings"].as_array().unwrap();
+    let about = warnings
+        .iter()
+        .filter(|w| w.as_str().unwrap().contains("view dropped"))
+        .count();
+    assert_eq!(about as u64, dropped, "{warnings:?}");
+    assert_eq!(manifest["totals"]["views_dropped"], dropped);
+    let stats = msmu(&["stats", s(&out), "--json"]);
+    let json: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(json["views_dropped"], dropped);
+    let md = String::from_utf8_lossy(&msmu(&["stats", s(&out)]).stdout).to_string();
+    assert!(md.contains(&format!("Views dropped (colour image unreadable or not the camera's size; see the manifest's scene warnings): {dropped}")), "{md}");
+}

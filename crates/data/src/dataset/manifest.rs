@@ -45,7 +45,15 @@ pub struct SceneRecord {
     pub frames_analysed: u64,
     /// Rejected (frame, object) pairs by reason.
     pub rejections: BTreeMap<String, u64>,
+    /// Selected views with QA that were not stored because their colour image could not be
+    /// read or did not match the camera (each has a warning); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub views_dropped: u64,
     pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The whole manifest.
@@ -75,6 +83,9 @@ pub struct Totals {
     /// QA pairs per split.
     pub qa: BTreeMap<String, u64>,
     pub rejections: BTreeMap<String, u64>,
+    /// Sum of the scenes' `views_dropped`; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub views_dropped: u64,
 }
 
 impl Manifest {
@@ -106,6 +117,7 @@ impl Manifest {
             for (reason, n) in &s.rejections {
                 *t.rejections.entry(reason.clone()).or_default() += n;
             }
+            t.views_dropped += s.views_dropped;
         }
         for shard in &self.shards {
             *t.rows.entry(shard.split.clone()).or_default() += shard.rows;

@@ -46,7 +46,10 @@ pub(super) fn scene_rows(
                 rec.qa += qa.qa.len() as u64;
                 rows.push(row);
             }
-            Err(warning) => rec.warnings.push(warning),
+            Err(warning) => {
+                rec.views_dropped += 1;
+                rec.warnings.push(warning);
+            }
         }
     }
     rows

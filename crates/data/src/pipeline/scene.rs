@@ -68,6 +68,7 @@ fn record(job: &SceneJob, source: &str, status: SceneState, reason: Option<Strin
         frames_total: 0,
         frames_analysed: 0,
         rejections: BTreeMap::new(),
+        views_dropped: 0,
         warnings: Vec::new(),
     }
 }

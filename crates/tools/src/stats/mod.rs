@@ -90,6 +90,9 @@ pub struct Stats {
     pub visible_fraction: Summary,
     /// Rejected (frame, object) pairs by reason (manifest `totals.rejections`).
     pub rejections: BTreeMap<String, u64>,
+    /// Selected views not stored because their colour image was unreadable or the wrong size
+    /// (manifest `totals.views_dropped`).
+    pub views_dropped: u64,
     pub scenes: u64,
     pub scenes_done: u64,
     pub scenes_empty: u64,
@@ -171,6 +174,7 @@ impl StatsBuilder {
         let s = &mut self.stats;
         let t = &manifest.totals;
         s.rejections = t.rejections.clone();
+        s.views_dropped = t.views_dropped;
         s.scenes = t.scenes;
         s.scenes_done = t.scenes_done;
         s.scenes_empty = t.scenes_empty;
@@ -304,6 +308,12 @@ pub fn markdown(stats: &Stats, dataset: &str, images: &[(String, String)]) -> St
         "Rejected (frame, object) pairs by reason",
         "reason",
         &s.rejections,
+    );
+    let _ = writeln!(
+        out,
+        "Views dropped (colour image unreadable or not the camera's size; see the manifest's \
+         scene warnings): {}\n",
+        s.views_dropped
     );
     let _ = writeln!(out, "## Skipped scenes\n");
     if s.skipped_scenes.is_empty() {
