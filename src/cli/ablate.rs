@@ -103,8 +103,13 @@ impl Default for BuildSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
-    /// `tiny` or `small`.
-    pub preset: String,
+    /// A built-in model, `tiny` or `small` (or give `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// A local Hugging Face LLaVA folder as the base model instead of a preset (e.g.
+    /// llava-1.5-7b-hf/, the paper's setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     pub max_steps: usize,
     pub batch_size: usize,
     #[serde(default = "one")]
@@ -211,7 +216,8 @@ impl StudyConfig {
                 }),
             },
             train: TrainSpec {
-                preset: "tiny".into(),
+                preset: Some("tiny".into()),
+                model: None,
                 max_steps: 250,
                 batch_size: 8,
                 grad_accum: 1,
@@ -336,8 +342,11 @@ fn check(cfg: &StudyConfig) -> anyhow::Result<Vec<Arm>> {
     if !(0.0..1.0).contains(&cfg.build.test_fraction) || cfg.build.test_fraction == 0.0 {
         bail!("build.test_fraction must be in (0, 1)");
     }
-    if !matches!(cfg.train.preset.as_str(), "tiny" | "small") {
-        bail!("train.preset `{}`: tiny or small", cfg.train.preset);
+    match (&cfg.train.preset, &cfg.train.model) {
+        (Some(p), None) if matches!(p.as_str(), "tiny" | "small") => {}
+        (Some(p), None) => bail!("train.preset `{p}`: tiny or small"),
+        (None, Some(_)) => {}
+        _ => bail!("give one of train.preset (tiny or small) and train.model (a LLaVA folder)"),
     }
     if cfg.train.max_steps == 0 || cfg.train.batch_size == 0 {
         bail!("train.max_steps and train.batch_size must be at least 1");
@@ -578,8 +587,13 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
                 path_arg(&data),
                 "--out".into(),
                 path_arg(&train_dir),
-                "--preset".into(),
-                t.preset.clone(),
+            ];
+            match (&t.preset, &t.model) {
+                (Some(p), _) => train.extend(["--preset".into(), p.clone()]),
+                (None, Some(m)) => train.extend(["--model".into(), path_arg(m)]),
+                (None, None) => unreachable!("checked"),
+            }
+            train.extend([
                 "--seed".into(),
                 seed.to_string(),
                 "--max-steps".into(),
@@ -602,7 +616,7 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
                 t.save_every.to_string(),
                 "--eval-rows".into(),
                 t.eval_rows.to_string(),
-            ];
+            ]);
             if let Some(k) = t.eval_every {
                 train.extend(["--eval-every".into(), k.to_string()]);
             }
@@ -628,10 +642,12 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
                 })?;
             }
             let pred = run.join("pred.jsonl");
+            // A preset run saves its base model in the run folder.
+            let base = t.model.clone().unwrap_or_else(|| train_dir.clone());
             let mut predict = vec![
                 "predict".to_string(),
                 "--model".into(),
-                path_arg(&train_dir),
+                path_arg(&base),
                 "--adapter".into(),
                 path_arg(&train_dir),
                 "--bench".into(),
@@ -764,15 +780,20 @@ fn write_report(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Res
         )?;
     }
     let t = &cfg.train;
+    let model = match (&t.preset, &t.model) {
+        (Some(p), _) => format!("preset `{p}`"),
+        (None, Some(m)) => format!("`{}`", m.display()),
+        (None, None) => "?".into(),
+    };
     writeln!(
         md,
         "\nScenes are disjoint between the splits (`msmu build`, test fraction {}). Model: \
-         preset `{}`, LoRA r={} alpha={}, {} steps of batch {} x {} (lr {}, projector lr {}), \
+         {}, LoRA r={} alpha={}, {} steps of batch {} x {} (lr {}, projector lr {}), \
          max length {}; seeds {:?} (each seed fixes the data order, the model's initialisation \
          and dropout, the same in every arm). Scores: 95 % percentile bootstrap over seeds and \
          items ({} resamples).\n",
         cfg.build.test_fraction,
-        t.preset,
+        model,
         t.lora_r,
         t.lora_alpha,
         t.max_steps,
@@ -882,6 +903,11 @@ mod tests {
             predict_args: vec![],
         });
         assert!(check(&cfg).unwrap_err().to_string().contains("arm name"));
+        let mut cfg = StudyConfig::default_study();
+        cfg.train.model = Some("llava/".into());
+        assert!(check(&cfg).unwrap_err().to_string().contains("give one of"));
+        cfg.train.preset = None;
+        assert!(check(&cfg).is_ok());
         let err = resolve_arm(&ArmSpec::Builtin("alpha-7".into()), None).unwrap_err();
         assert!(err.to_string().contains("unknown arm"));
         let unknown_key =

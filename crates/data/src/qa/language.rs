@@ -55,6 +55,11 @@ pub fn article(phrase: &str) -> &'static str {
     let Some(&c0) = letters.first() else {
         return "a";
     };
+    if c0.is_ascii_digit() {
+        // "an 8-inch ...", "an 11 ...", "an 18 ..."; otherwise "a".
+        let eight = first.starts_with('8') || first == "11" || first == "18";
+        return if eight { "an" } else { "a" };
+    }
     let initialism = letters.len() > 1 && letters.iter().all(|c| c.is_ascii_uppercase());
     let letter_name = letters.len() == 1 || initialism;
     if letter_name {
@@ -63,11 +68,6 @@ pub fn article(phrase: &str) -> &'static str {
         } else {
             "a"
         };
-    }
-    if c0.is_ascii_digit() {
-        // "an 8-inch ...", "an 11 ...", "an 18 ..."; otherwise "a".
-        let eight = first.starts_with('8') || first == "11" || first == "18";
-        return if eight { "an" } else { "a" };
     }
     let lower = first.to_lowercase();
     let tables = language();
