@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use msmu_data::dataset::atomic::write_atomic_with;
 use msmu_data::dataset::manifest::Manifest;
+use msmu_data::pipeline::STATE_DIR;
 use msmu_tools::ablation;
 
 use super::{dispatch, Cli, EXIT_PARTIAL};
@@ -385,27 +386,33 @@ fn path_arg(p: &Path) -> String {
 }
 
 /// Runs `argv` (without the program name) as an msmu command unless its marker says it is
-/// done with the same command line; logs it and its time.
+/// done with the same command line; logs it and its time. Only when it runs, `prepare` is
+/// called first and returns arguments added for this attempt alone (`--resume`), which are
+/// logged but not part of the marker.
 fn stage(
     layout: &Layout,
     marker: &str,
     argv: Vec<String>,
     accept_partial: bool,
+    prepare: impl FnOnce() -> anyhow::Result<Vec<String>>,
 ) -> anyhow::Result<bool> {
     let line = shell_line(&argv);
     let marker_path = layout.markers().join(marker);
     if std::fs::read_to_string(&marker_path).is_ok_and(|m| m.trim_end() == line) {
         return Ok(false);
     }
-    eprintln!("msmu ablate: {line}");
-    append(&layout.out.join("commands.log"), &format!("{line}\n"))?;
+    let mut run = argv;
+    run.extend(prepare()?);
+    let run_line = shell_line(&run);
+    eprintln!("msmu ablate: {run_line}");
+    append(&layout.out.join("commands.log"), &format!("{run_line}\n"))?;
     let started = Instant::now();
-    let cli = Cli::try_parse_from(std::iter::once("msmu".to_string()).chain(argv))
+    let cli = Cli::try_parse_from(std::iter::once("msmu".to_string()).chain(run))
         .map_err(|e| anyhow::anyhow!("{marker}: {e}"))?;
-    let code = dispatch(cli.command).with_context(|| format!("stage {marker}: {line}"))?;
+    let code = dispatch(cli.command).with_context(|| format!("stage {marker}: {run_line}"))?;
     let partial = code == ExitCode::from(EXIT_PARTIAL);
     if code != ExitCode::SUCCESS && !(accept_partial && partial) {
-        bail!("stage {marker} failed ({code:?}): {line}");
+        bail!("stage {marker} failed ({code:?}): {run_line}");
     }
     let seconds = started.elapsed().as_secs_f64();
     append(
@@ -516,7 +523,7 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
         if let Some(f) = faces_per_scene {
             argv.extend(["--faces-per-scene".into(), f.to_string()]);
         }
-        stage(layout, "synth", argv, false)?;
+        stage(layout, "synth", argv, false, || Ok(Vec::new()))?;
     }
     let mut build_cfg = match &cfg.build.config {
         serde_json::Value::Null => serde_json::json!({}),
@@ -538,7 +545,7 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
         _ => "--scannet-root",
     };
     let data = layout.data();
-    let mut build = vec![
+    let build = vec![
         "build".to_string(),
         root_flag.into(),
         path_arg(&scenes),
@@ -549,20 +556,16 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
         "--config".into(),
         path_arg(&build_cfg_path),
     ];
-    let build_marker = layout.markers().join("build");
-    if data.join("manifest.json").exists() && !build_marker.exists() {
-        build.push("--resume".into());
-    }
-    // The marker compares the command line without --resume.
-    let build_done = std::fs::read_to_string(&build_marker)
-        .is_ok_and(|m| m.trim_end() == shell_line(&build[..9]));
-    if !build_done {
-        stage(layout, "build", build.clone(), true)?;
-        let marker = shell_line(&build[..9]);
-        write_atomic_with(&build_marker, |tmp| {
-            std::fs::write(tmp, format!("{marker}\n")).with_context(|| tmp.display().to_string())
-        })?;
-    }
+    // A build that was interrupted is finished with --resume.
+    stage(layout, "build", build, true, || {
+        Ok(
+            if data.join("manifest.json").exists() || data.join(STATE_DIR).exists() {
+                vec!["--resume".to_string()]
+            } else {
+                Vec::new()
+            },
+        )
+    })?;
     let manifest = Manifest::read(&data)?;
     for split in ["train", "test"] {
         if manifest.totals.rows.get(split).copied().unwrap_or(0) == 0 {
@@ -622,25 +625,17 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
             }
             train.extend(t.extra_args.iter().cloned());
             train.extend(arm.train_args.iter().cloned());
-            let train_marker = layout.markers().join(&key).join("train");
-            let done = std::fs::read_to_string(&train_marker)
-                .is_ok_and(|m| m.trim_end() == shell_line(&train));
-            if !done {
-                let mut argv = train.clone();
+            stage(layout, &format!("{key}/train"), train, false, || {
                 if train_dir.join("trainer_state.json").exists() {
-                    argv.push("--resume".into());
-                } else if train_dir.exists() {
+                    return Ok(vec!["--resume".to_string()]);
+                }
+                if train_dir.exists() {
                     // Killed before its first checkpoint: start the run again.
                     std::fs::remove_dir_all(&train_dir)
                         .with_context(|| format!("clearing {}", train_dir.display()))?;
                 }
-                stage(layout, &format!("{key}/train-attempt"), argv, false)?;
-                let line = shell_line(&train);
-                write_atomic_with(&train_marker, |tmp| {
-                    std::fs::write(tmp, format!("{line}\n"))
-                        .with_context(|| tmp.display().to_string())
-                })?;
-            }
+                Ok(Vec::new())
+            })?;
             let pred = run.join("pred.jsonl");
             // A preset run saves its base model in the run folder.
             let base = t.model.clone().unwrap_or_else(|| train_dir.clone());
@@ -662,7 +657,9 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
                 predict.extend(["--max-new-tokens".into(), n.to_string()]);
             }
             predict.extend(arm.predict_args.iter().cloned());
-            stage(layout, &format!("{key}/predict"), predict, false)?;
+            stage(layout, &format!("{key}/predict"), predict, false, || {
+                Ok(Vec::new())
+            })?;
             let eval = vec![
                 "eval".to_string(),
                 "--bench".into(),
@@ -675,7 +672,9 @@ fn run_stages(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Resul
                 "--out".into(),
                 path_arg(&run.join("eval.json")),
             ];
-            stage(layout, &format!("{key}/eval"), eval, false)?;
+            stage(layout, &format!("{key}/eval"), eval, false, || {
+                Ok(Vec::new())
+            })?;
         }
     }
     Ok(())
@@ -699,21 +698,21 @@ fn machine() -> String {
     format!("{cores} logical cores ({model}), device {device}")
 }
 
-/// Seconds per stage kind from `timings.jsonl` (the last time of each stage).
+/// Seconds per stage kind (`synth`, `build`, `train`, ...) from `timings.jsonl`, summed over
+/// arms, seeds and attempts.
 fn timings(layout: &Layout) -> Vec<(String, f64)> {
     let text = std::fs::read_to_string(layout.out.join("timings.jsonl")).unwrap_or_default();
-    let mut last: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut total: std::collections::BTreeMap<String, f64> = Default::default();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
         if let (Some(stage), Some(s)) = (v["stage"].as_str(), v["seconds"].as_f64()) {
             let kind = stage.rsplit('/').next().unwrap_or(stage);
-            let kind = kind.trim_end_matches("-attempt").to_string();
-            *last.entry(kind).or_default() += s;
+            *total.entry(kind.to_string()).or_default() += s;
         }
     }
-    last.into_iter().collect()
+    total.into_iter().collect()
 }
 
 fn write_report(cfg: &StudyConfig, arms: &[Arm], layout: &Layout) -> anyhow::Result<PathBuf> {

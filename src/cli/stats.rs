@@ -55,6 +55,7 @@ pub fn compute(dir: &std::path::Path) -> anyhow::Result<(Stats, Samples)> {
 pub fn run(args: &StatsArgs) -> anyhow::Result<ExitCode> {
     let (stats, samples) = compute(&args.dir)?;
     let name = args.dir.display().to_string();
+    let comparison = args.compare.map(|_| compare_official(&stats));
     if let Some(plot_dir) = &args.plots {
         let images = plots::write_all(plot_dir, &stats, &samples)?;
         if let FontStatus::Missing = plots::font_status() {
@@ -63,22 +64,17 @@ pub fn run(args: &StatsArgs) -> anyhow::Result<ExitCode> {
                  without text"
             );
         }
+        let mut text = markdown(&stats, &name, &images);
+        if let Some(c) = &comparison {
+            c.plot(&plot_dir.join("compare_official.png"))?;
+            text.push_str(&format!(
+                "\n{}\n![family shares vs official](compare_official.png)\n",
+                c.to_markdown()
+            ));
+        }
         let report = plot_dir.join("report.md");
-        std::fs::write(&report, markdown(&stats, &name, &images))
-            .with_context(|| format!("writing {}", report.display()))?;
-        eprintln!("wrote {} charts and {}", images.len(), report.display());
-    }
-    let comparison = args.compare.map(|_| compare_official(&stats));
-    if let (Some(c), Some(plot_dir)) = (&comparison, &args.plots) {
-        let path = plot_dir.join("compare_official.png");
-        c.plot(&path)?;
-        let report = plot_dir.join("report.md");
-        let mut text = std::fs::read_to_string(&report).unwrap_or_default();
-        text.push_str(&format!(
-            "\n{}\n![family shares vs official](compare_official.png)\n",
-            c.to_markdown()
-        ));
         std::fs::write(&report, text).with_context(|| format!("writing {}", report.display()))?;
+        eprintln!("wrote {} charts and {}", images.len(), report.display());
     }
     if args.json {
         let mut value = serde_json::to_value(&stats)?;

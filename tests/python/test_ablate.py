@@ -222,3 +222,14 @@ def test_the_estimated_arm_runs_on_depth_anything(study, tmp_path):
     analysis = read_json(out / "report.json")["analysis"]
     assert [a["arm"] for a in analysis["arms"]] == ["estimated"] and analysis["differences"] == []
     assert not (out / "scenes").exists()
+
+
+def test_predict_refuses_another_fusion_than_the_adapters(study, tmp_path):
+    _, out = study
+    run = run_dir(out, "concat")
+    args = ["predict", "--model", run, "--adapter", run, "--bench", out / "data",
+            "--out", tmp_path / "p.jsonl", "--limit", "1", "--max-new-tokens", "2"]
+    result = msmu(*args, "--depth-fusion", "add", check=False)
+    assert result.returncode != 0
+    assert "--depth-fusion concat" in result.stderr, result.stderr
+    msmu(*args, "--depth-fusion", "add", "--allow-depth-mismatch")

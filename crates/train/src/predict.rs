@@ -226,7 +226,21 @@ impl Predictor {
                 };
             }
         }
-        let dpe_cfg = cfg.dpe.apply(dpe_base);
+        let dpe_cfg = cfg.dpe.apply(dpe_base.clone());
+        if trained_depth.is_some()
+            && dpe_base.enabled
+            && dpe_cfg.enabled
+            && dpe_base.fusion != dpe_cfg.fusion
+            && !cfg.allow_depth_mismatch
+        {
+            anyhow::bail!(
+                "the adapter was trained with --depth-fusion {}, this run would use {}: the \
+                 image tokens would not be what it learned (pass --allow-depth-mismatch to run \
+                 anyway)",
+                dpe_base.fusion,
+                dpe_cfg.fusion
+            );
+        }
         let prep = ImagePrep {
             noise_seed: cfg.seed,
             ..ImagePrep::resolve(dpe_cfg, cfg.depth.clone(), sense, first_row)?
