@@ -344,6 +344,73 @@ fn resume_of_a_finished_dataset_built_otherwise_is_refused() {
 }
 
 #[test]
+fn resume_of_an_unfinished_build_over_changed_scene_files_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    copy_tree(&fixtures().join("scannet"), &root);
+    let out = tmp.path().join("out");
+    let args = [
+        "build",
+        "--scannet-root",
+        s(&root),
+        "--out",
+        s(&out),
+        "--threads",
+        "1",
+    ];
+    // Kill the build as soon as its resume state exists (before the first scene finishes).
+    let mut landed = false;
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(&out);
+        let mut child = crate::support::msmu_command()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let state = out.join(".msmu-build/state.json");
+        while !state.exists() && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        if !out.join("manifest.json").exists() && state.exists() {
+            landed = true;
+            break;
+        }
+    }
+    assert!(
+        landed,
+        "the build finished before it could be killed five times"
+    );
+    std::fs::remove_file(out.join(".msmu-lock")).ok();
+    // Same names, same arguments, other content: the annotation of one scene grew.
+    let aggregation = root.join("scans/scene0901_00/scene0901_00.aggregation.json");
+    let mut bytes = std::fs::read(&aggregation).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&aggregation, bytes).unwrap();
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let before = snapshot(&out);
+    fails_with(
+        &resume,
+        &["scene0901_00", "changed since the unfinished build started"],
+    );
+    // Nothing was built over the old state: only the lock came and went.
+    let mut after = snapshot(&out);
+    after.remove(&out.join(".msmu-lock"));
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    // `--force` starts over from the current files and finishes.
+    let mut force = args.to_vec();
+    force.push("--force");
+    let done = msmu(&force);
+    assert!(out.join("manifest.json").exists(), "{}", stderr(&done));
+}
+
+#[test]
 fn out_is_locked_while_a_build_runs_and_stale_locks_are_replaced() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

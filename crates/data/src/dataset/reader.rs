@@ -251,6 +251,41 @@ mod tests {
         path
     }
 
+    /// A full disk (`/dev/full` answers every write with ENOSPC) is an error that names the
+    /// shard and says what to do, not a bare "No space left on device".
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_names_the_shard_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("train-00000.parquet.tmp");
+        std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+        let limits = ShardLimits {
+            row_group_rows: 2,
+            ..ShardLimits::default()
+        };
+        let mut writer = ShardWriter::create(&tmp, limits).unwrap();
+        let mut failed = None;
+        for i in 0..6 {
+            if let Err(e) = writer.push(sample(i)) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let error = match failed {
+            Some(e) => e,
+            None => writer
+                .finish(&dir.path().join("out.parquet"), "f".into(), "train".into())
+                .unwrap_err(),
+        };
+        let text = format!("{error:#}");
+        assert!(text.contains("train-00000.parquet.tmp"), "{text}");
+        assert!(
+            text.contains("disk full") && text.contains("--resume"),
+            "{text}"
+        );
+        assert!(!dir.path().join("out.parquet").exists());
+    }
+
     /// A single-group Parquet file of `batch` (any schema).
     fn write_batch(path: &Path, batch: &RecordBatch) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

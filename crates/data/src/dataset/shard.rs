@@ -81,6 +81,14 @@ pub struct ShardWriter {
     bytes: u64,
 }
 
+fn write_failed(path: &Path) -> String {
+    format!(
+        "writing shard {} (is the disk full? free space and rerun with --resume: shards \
+         already staged are kept)",
+        path.display()
+    )
+}
+
 impl ShardWriter {
     pub fn create(tmp: &Path, limits: ShardLimits) -> anyhow::Result<ShardWriter> {
         if let Some(parent) = tmp.parent() {
@@ -135,8 +143,12 @@ impl ShardWriter {
             return Ok(());
         }
         let batch = to_batch(&self.pending)?;
-        self.writer.write(&batch)?;
-        self.writer.flush()?;
+        // ENOSPC and other write errors surface here and in `finish`: name the file, and say
+        // what to do (the staged shards survive; `--resume` picks up from them).
+        self.writer
+            .write(&batch)
+            .and_then(|()| self.writer.flush())
+            .with_context(|| write_failed(&self.tmp))?;
         self.pending.clear();
         self.pending_bytes = 0;
         Ok(())
@@ -151,9 +163,16 @@ impl ShardWriter {
         split: String,
     ) -> anyhow::Result<ShardInfo> {
         self.flush_group()?;
-        let inner = self.writer.into_inner()?;
-        let file_handle = inner.into_inner().map_err(|e| e.into_error())?;
-        file_handle.sync_all()?;
+        let tmp = self.tmp.clone();
+        let inner = self
+            .writer
+            .into_inner()
+            .with_context(|| write_failed(&tmp))?;
+        let file_handle = inner
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| write_failed(&tmp))?;
+        file_handle.sync_all().with_context(|| write_failed(&tmp))?;
         drop(file_handle);
         let (bytes, sha256) = file_digest(&self.tmp)?;
         rename_durably(&self.tmp, final_path)?;

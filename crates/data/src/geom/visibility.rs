@@ -140,6 +140,54 @@ pub fn camera_renderable(camera: &Camera) -> bool {
     camera.model.intrinsics.is_valid() && camera.model.width > 0 && camera.model.height > 0
 }
 
+/// Instance id -> slot in the measurements, looked up once per pixel. A dense table while the
+/// ids fit the 16-bit masks the readers enforce (at most 65,536 entries, 256 KiB); a sorted
+/// list otherwise, so no table is ever sized by an arbitrary id a caller passes in.
+enum SlotOfId {
+    Dense(Vec<u32>),
+    Sorted(Vec<(u32, u32)>),
+}
+
+impl SlotOfId {
+    fn new(measurements: &[ObjectMeasurement]) -> SlotOfId {
+        let max_id = measurements
+            .iter()
+            .map(|m| m.instance_id.0)
+            .max()
+            .unwrap_or(0);
+        if max_id <= crate::io::MAX_INSTANCE_ID {
+            let mut table = vec![u32::MAX; max_id as usize + 1];
+            for (slot, m) in measurements.iter().enumerate() {
+                table[m.instance_id.0 as usize] = slot as u32;
+            }
+            SlotOfId::Dense(table)
+        } else {
+            let mut pairs: Vec<(u32, u32)> = measurements
+                .iter()
+                .enumerate()
+                .map(|(slot, m)| (m.instance_id.0, slot as u32))
+                .collect();
+            // The last measurement of an id wins, as in the dense table.
+            pairs.sort_by_key(|&(id, _)| id);
+            pairs.reverse();
+            pairs.dedup_by_key(|p| p.0);
+            pairs.reverse();
+            SlotOfId::Sorted(pairs)
+        }
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<u32> {
+        match self {
+            SlotOfId::Dense(table) => table.get(id as usize).copied().filter(|&s| s != u32::MAX),
+            SlotOfId::Sorted(pairs) => pairs
+                .binary_search_by_key(&id, |&(i, _)| i)
+                .ok()
+                .map(|k| pairs[k].1),
+        }
+    }
+}
+
 /// [`visibility_for_frame`] with the whole-mesh render already done (e.g. shared with the
 /// mask writer).
 pub fn visibility_from_view(
@@ -149,16 +197,7 @@ pub fn visibility_from_view(
     view: &RenderedView,
     config: &VisibilityConfig,
 ) -> Vec<InstanceVisibility> {
-    // Instance id -> slot in `measurements`, as a dense table: one lookup per pixel.
-    let max_id = measurements
-        .iter()
-        .map(|m| m.instance_id.0)
-        .max()
-        .unwrap_or(0) as usize;
-    let mut slot_of_id = vec![u32::MAX; max_id + 1];
-    for (slot, m) in measurements.iter().enumerate() {
-        slot_of_id[m.instance_id.0 as usize] = slot as u32;
-    }
+    let slot_of_id = SlotOfId::new(measurements);
     let axes: Vec<[[f64; 3]; 3]> = measurements.iter().map(|m| m.obb_axes()).collect();
     let mut stats = vec![PixelStats::new(); measurements.len()];
 
@@ -180,12 +219,12 @@ pub fn visibility_from_view(
             let v = v as u32;
             let ray_y = (v as f64 - k.cy) / k.fy;
             for (u, (&id, &depth)) in ids.iter().zip(depths).enumerate() {
-                let Some(&slot) = slot_of_id.get(id as usize) else {
-                    continue;
-                };
-                if id == 0 || slot == u32::MAX {
+                if id == 0 {
                     continue;
                 }
+                let Some(slot) = slot_of_id.get(id) else {
+                    continue;
+                };
                 let u = u as u32;
                 let z = depth as f64;
                 let s = &mut stats[slot as usize];
@@ -492,6 +531,30 @@ mod tests {
             v.centroid_norm
         );
         assert!(v.bbox_px[0] < v.bbox_px[2] && v.bbox_px[1] < v.bbox_px[3]);
+    }
+
+    #[test]
+    fn ids_beyond_the_mask_range_are_looked_up_without_a_table_of_that_size() {
+        let scene = scene_from_objects(&[(target(), "box")]);
+        let m = measure_scene(&scene);
+        let small = visibility_for_frame(&scene, &m, &camera(), &VisibilityConfig::default());
+        // The same scene with the instance renumbered near u32::MAX: a dense table would
+        // need 16 GiB.
+        let huge = u32::MAX - 1;
+        let old = m[0].instance_id.0;
+        let mut renumbered = scene.clone();
+        for id in renumbered.face_instance.iter_mut().filter(|id| **id == old) {
+            *id = huge;
+        }
+        // One instance: its renumbering keeps `instances` sorted by id.
+        renumbered.instances[0].id = InstanceId(huge);
+        let mut m2 = m.clone();
+        m2[0].instance_id = InstanceId(huge);
+        let big = visibility_for_frame(&renumbered, &m2, &camera(), &VisibilityConfig::default());
+        assert_eq!(big.len(), 1);
+        assert_eq!(big[0].instance_id, InstanceId(huge));
+        assert_eq!(big[0].visible_px, small[0].visible_px);
+        assert_eq!(big[0].bbox_px, small[0].bbox_px);
     }
 
     #[test]

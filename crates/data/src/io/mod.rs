@@ -172,9 +172,79 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Problem> {
     Ok(bytes)
 }
 
+/// Folders with more entries than this are summarised by their entry count in
+/// [`scene_listing`] (frame folders hold thousands of files; one `stat` each would make the
+/// fingerprint of a 2,000-scene build take minutes).
+pub const LISTING_FULL_ENTRIES: usize = 256;
+
+/// A cheap fingerprint of what a scene folder holds, for `msmu build --resume`: every file's
+/// path relative to `dir`, size and modification time, recursively; a folder of more than
+/// [`LISTING_FULL_ENTRIES`] entries contributes its entry count only. Another copy of a scene,
+/// a re-exported `.sens` or an edited annotation changes it; reading the scene is not needed.
+/// Symlinks are followed (as the readers do) but a symlinked folder is not entered.
+pub fn scene_listing(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+        let mut entries: Vec<std::fs::DirEntry> =
+            std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+        if entries.len() > LISTING_FULL_ENTRIES {
+            out.push(format!("{rel}/ {} entries", entries.len()));
+            return Ok(());
+        }
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if entry.file_type()?.is_dir() {
+                walk(&path, &child, out)?;
+                continue;
+            }
+            match std::fs::metadata(&path) {
+                Ok(meta) => {
+                    let mtime = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    out.push(format!("{child} {} {mtime}", meta.len()));
+                }
+                // A dangling symlink is listed as such; the reader reports it if it matters.
+                Err(_) => out.push(format!("{child} unreadable")),
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scene_listing_sees_edits_and_summarises_big_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.ply"), b"abc").unwrap();
+        std::fs::create_dir(dir.path().join("color")).unwrap();
+        for i in 0..=LISTING_FULL_ENTRIES {
+            std::fs::write(dir.path().join("color").join(format!("{i}.jpg")), b"").unwrap();
+        }
+        let before = scene_listing(dir.path()).unwrap();
+        assert_eq!(before.len(), 2, "{before:?}");
+        assert!(before[0].starts_with("a.ply 3 "), "{before:?}");
+        assert_eq!(
+            before[1],
+            format!("color/ {} entries", LISTING_FULL_ENTRIES + 1)
+        );
+        std::fs::write(dir.path().join("a.ply"), b"abcd").unwrap();
+        assert_ne!(scene_listing(dir.path()).unwrap(), before);
+    }
 
     #[test]
     fn bounded_reads_refuse_devices_and_big_files() {

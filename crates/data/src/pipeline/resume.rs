@@ -34,6 +34,10 @@ struct State {
     /// Set when every shard is staged: the final name of each staged shard, in `staged` order.
     #[serde(default)]
     final_names: Option<Vec<String>>,
+    /// Per scene id, a digest of its folder's listing (`io::scene_listing`: paths, sizes,
+    /// modification times), so that resuming over changed or other input files is refused.
+    #[serde(default)]
+    scene_inputs: BTreeMap<String, String>,
 }
 
 /// What the output folder holds when a build starts.
@@ -73,6 +77,41 @@ fn fingerprint(plan: &BuildPlan) -> anyhow::Result<String> {
     });
     let (_, digest) = digest_bytes(value.to_string().as_bytes());
     Ok(digest)
+}
+
+/// The listing digest of every scene of the plan (see [`State::scene_inputs`]).
+fn scene_inputs(plan: &BuildPlan) -> BTreeMap<String, String> {
+    plan.jobs
+        .iter()
+        .map(|j| {
+            let listing = match crate::io::scene_listing(&j.path) {
+                Ok(lines) => lines.join("\n"),
+                Err(e) => format!("unreadable: {e}"),
+            };
+            (j.scene_id.clone(), digest_bytes(listing.as_bytes()).1)
+        })
+        .collect()
+}
+
+/// Refuses to resume when a scene's files are not the ones the unfinished build started from.
+fn check_scene_inputs(
+    out: &Path,
+    recorded: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    // A state written before the inputs were recorded has none: nothing to compare.
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    if let Some((scene, _)) = now.iter().find(|(id, d)| recorded.get(*id) != Some(*d)) {
+        bail!(
+            "{}: the files of scene {scene} changed since the unfinished build started (another \
+             copy of the scans, a re-export or an edit: sizes or modification times differ); \
+             use --force to start over from the current files",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 fn digest_bytes(bytes: &[u8]) -> (u64, String) {
@@ -216,8 +255,12 @@ impl Resume {
             );
         }
         let fp = fingerprint(plan)?;
+        let inputs = scene_inputs(plan);
         let state = if state_dir.join(STATE_FILE).exists() {
-            read_state(out, &state_dir, plan.resume, &fp)?
+            let mut state = read_state(out, &state_dir, plan.resume, &fp)?;
+            check_scene_inputs(out, &state.scene_inputs, &inputs)?;
+            state.scene_inputs = inputs;
+            state
         } else {
             if out.join("data").exists() && std::fs::read_dir(out.join("data"))?.next().is_some() {
                 bail!(
@@ -227,6 +270,7 @@ impl Resume {
             }
             State {
                 fingerprint: fp,
+                scene_inputs: inputs,
                 ..State::default()
             }
         };
