@@ -87,6 +87,10 @@ pub struct InstanceReport {
     /// Centre of the gravity-aligned box, metres.
     pub center: [f64; 3],
     pub surface_area_m2: f64,
+    /// Why the box is outside the label's plausible size range (templates/labels/sizes.json),
+    /// if it is: object selection rejects such an instance (`implausible_size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implausible_size: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -121,6 +125,11 @@ pub fn report(scene: &Scene) -> InspectReport {
                 yaw_rad: m.map_or(0.0, |m| m.yaw_rad),
                 center: m.map_or([0.0; 3], |m| m.center),
                 surface_area_m2: m.map_or(0.0, |m| m.surface_area_m2),
+                implausible_size: m.and_then(|m| {
+                    msmu_data::geom::sanity::SizeRanges::shipped()
+                        .check(&inst.label, &inst.raw_label, m)
+                        .map(|p| p.to_string())
+                }),
             }
         })
         .collect();
@@ -281,12 +290,16 @@ fn print_table(out: &mut impl std::io::Write, r: &InspectReport) -> std::io::Res
         );
         writeln!(
             out,
-            "    {:>4}  {:<20} {:>8}  {:>22}  {:>7.1}",
+            "    {:>4}  {:<20} {:>8}  {:>22}  {:>7.1}{}",
             inst.id,
             inst.label,
             inst.n_vertices,
             size,
-            inst.yaw_rad.to_degrees()
+            inst.yaw_rad.to_degrees(),
+            match &inst.implausible_size {
+                Some(why) => format!("  ! implausible size: {why}"),
+                None => String::new(),
+            }
         )?;
     }
     if let Some(views) = &r.views {

@@ -13,6 +13,7 @@
 pub mod distance;
 pub mod fixtures;
 pub mod measure;
+pub mod sanity;
 pub mod select;
 pub mod views;
 pub mod visibility;

@@ -5,6 +5,10 @@
 //! [`SelectionRules::default`] equals the shipped file. Rules are checked in the order of
 //! [`RejectReason`] and a rejected object is counted once, under the first rule it fails.
 //!
+//! Size policy: an instance whose gravity-aligned box is outside its label's plausible range
+//! (`templates/labels/sizes.json`, [`crate::geom::sanity`]) is rejected as `implausible_size`:
+//! its annotation is not the whole object, so none of its measurements can be stated.
+//!
 //! Label policy: building structure (walls, floors, ceilings, doors, windows and their frames,
 //! columns, beams, baseboards, stairs) is excluded because its "size" is the room's, not an
 //! object's, and it is usually cut by the image border. Doors and windows are treated as
@@ -28,6 +32,10 @@ pub struct SelectionRules {
     pub excluded_structural_labels: Vec<String>,
     pub excluded_generic_labels: Vec<String>,
     pub min_vertices: usize,
+    /// Reject instances whose box is outside their label's plausible size range
+    /// (`templates/labels/sizes.json`, [`crate::geom::sanity`]).
+    #[serde(default = "yes")]
+    pub check_plausible_sizes: bool,
     pub min_visible_pixels: u64,
     pub min_visible_fraction: f64,
     pub max_truncation: f64,
@@ -65,11 +73,16 @@ impl Default for SelectionRules {
                 "split",
             ]),
             min_vertices: 8,
+            check_plausible_sizes: true,
             min_visible_pixels: 50,
             min_visible_fraction: 0.5,
             max_truncation: 0.2,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Why the selection rules could not be loaded; always names the file.
@@ -160,6 +173,9 @@ pub enum RejectReason {
     TooFewVertices,
     StructuralLabel,
     GenericLabel,
+    /// The box is outside the label's plausible size range: the annotation is not the whole
+    /// object (a table of only its top).
+    ImplausibleSize,
     TooFewVisiblePixels,
     MostlyOccluded,
     Truncated,
@@ -172,6 +188,7 @@ impl RejectReason {
             RejectReason::TooFewVertices => "too_few_vertices",
             RejectReason::StructuralLabel => "structural_label",
             RejectReason::GenericLabel => "generic_label",
+            RejectReason::ImplausibleSize => "implausible_size",
             RejectReason::TooFewVisiblePixels => "too_few_visible_pixels",
             RejectReason::MostlyOccluded => "mostly_occluded",
             RejectReason::Truncated => "truncated",
@@ -210,6 +227,13 @@ pub fn check_object(
     }
     if rules.is_generic(&instance.label) || rules.is_generic(&instance.raw_label) {
         return Some(RejectReason::GenericLabel);
+    }
+    if rules.check_plausible_sizes
+        && crate::geom::sanity::SizeRanges::shipped()
+            .check(&instance.label, &instance.raw_label, measurement)
+            .is_some()
+    {
+        return Some(RejectReason::ImplausibleSize);
     }
     if vis.visible_px < rules.min_visible_pixels {
         return Some(RejectReason::TooFewVisiblePixels);
