@@ -6,9 +6,12 @@ projector trained, AdamW, grad clipping), on the same synthetic batch layout as
 DPE in the PyTorch run is the reference formula of tests/python/dpe_reference.py on the
 same 640x480 depth map (pooling in float64 with torch ops on the CPU, as msmu pools on the CPU).
 
-The device is MSMU_DEVICE as for msmu (auto = CUDA when available, cpu, cuda, cuda:N); on CUDA
-the forward pass and loss run under float16 autocast like msmu's trainer (tch's autocast
-default) unless MSMU_AUTOCAST=0, and the GPU is synchronized before every timer read."""
+The device is MSMU_DEVICE as for msmu (auto = CUDA when available, cpu, cuda, cuda:N) and the
+precision MSMU_PRECISION as `msmu train --precision` (auto = bf16 on CUDA unless
+MSMU_AUTOCAST=0, fp32 on the CPU): in bf16 / fp16 the frozen weights are cast to that dtype
+(`torch_dtype=torch.bfloat16` loading), the LoRA adapters and the projector stay float32 and
+compute in float32 (PEFT's LoraLayer), like msmu's trainer. fp16 runs without a loss scaler
+here (timing only). The GPU is synchronized before every timer read."""
 
 import json
 import math
@@ -42,8 +45,15 @@ def pick_device():
 
 
 DEVICE = pick_device()
-AUTOCAST = DEVICE.type == "cuda" and os.environ.get("MSMU_AUTOCAST", "").strip().lower() not in (
-    "0", "false", "off", "no")
+def pick_precision():
+    spec = os.environ.get("MSMU_PRECISION", "").strip().lower()
+    if spec in ("", "auto"):
+        off = os.environ.get("MSMU_AUTOCAST", "").strip().lower() in ("0", "false", "off", "no")
+        return torch.bfloat16 if DEVICE.type == "cuda" and not off else torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[spec]
+
+
+DTYPE = pick_precision()
 
 
 def sync():
@@ -60,7 +70,9 @@ class LoraLinear(torch.nn.Module):
         self.scale, self.dropout = alpha / r, torch.nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.base(x) + F.linear(F.linear(self.dropout(x), self.a), self.b) * self.scale
+        y = self.base(x)
+        delta = F.linear(F.linear(self.dropout(x.to(self.a.dtype)), self.a), self.b) * self.scale
+        return (y.to(delta.dtype) + delta).to(y.dtype)
 
 
 def tiny():
@@ -71,6 +83,10 @@ def tiny():
     model = LlavaForConditionalGeneration(LlavaConfig(vision_config=vision, text_config=text, image_token_id=4))
     for p in model.parameters():
         p.requires_grad_(False)
+    model.to(DTYPE)
+    # The projector trains in float32 and takes the vision features in its own dtype.
+    projector = model.model.multi_modal_projector.float()
+    projector.register_forward_pre_hook(lambda _, args: tuple(a.float() for a in args))
     for layer in model.model.language_model.layers:
         for parent in (layer.self_attn, layer.mlp):
             for name, child in list(parent.named_children()):
@@ -106,14 +122,13 @@ def main():
         pe = torch.stack([reference_dpe(depth, 8, 128)[0] for _ in range(BATCH)]).float().to(DEVICE)
         sync()
         t_dpe = time.perf_counter() - t0
-        with torch.autocast(device_type=DEVICE.type, dtype=torch.float16, enabled=AUTOCAST):
-            feats = model.model.get_image_features(pixel_values=pixels)
-            feats = feats if torch.is_tensor(feats) else getattr(feats, "pooler_output", feats)
-            feats = torch.cat(list(feats)) if isinstance(feats, (list, tuple)) else feats
-            feats = feats.reshape(BATCH, -1, 128) + pe
-            embeds = embed(input_ids)
-            embeds = embeds.masked_scatter((input_ids == 4).unsqueeze(-1), feats.to(embeds.dtype))
-            out = model(inputs_embeds=embeds, labels=labels)
+        feats = model.model.get_image_features(pixel_values=pixels.to(DTYPE))
+        feats = feats if torch.is_tensor(feats) else getattr(feats, "pooler_output", feats)
+        feats = torch.cat(list(feats)) if isinstance(feats, (list, tuple)) else feats
+        feats = (feats.reshape(BATCH, -1, 128).float() + pe).to(feats.dtype)
+        embeds = embed(input_ids)
+        embeds = embeds.masked_scatter((input_ids == 4).unsqueeze(-1), feats.to(embeds.dtype))
+        out = model(inputs_embeds=embeds, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -125,7 +140,7 @@ def main():
     step_med, dpe_med = float(np.median(step_s)), float(np.median(dpe_s))
     print(json.dumps({
         "impl": f"PyTorch eager {torch.__version__}, transformers",
-        "device": str(DEVICE), "autocast": AUTOCAST,
+        "device": str(DEVICE), "precision": str(DTYPE).replace("torch.", ""),
         "batch": BATCH, "seq_len": len(ids), "threads": torch.get_num_threads(),
         "step_ms": step_med * 1e3, "tokens_per_s": BATCH * len(ids) / step_med,
         "dpe_ms": dpe_med * 1e3, "dpe_share": dpe_med / step_med,

@@ -3,9 +3,9 @@
 //! encoding (pooling 640x480 depth maps + normalisation + sin/cos). Prints one JSON line;
 //! `benches/compare_train_step.py` runs the same model in PyTorch eager for comparison.
 //!
-//! The device is `MSMU_DEVICE` (auto/cpu/cuda/cuda:N, as `msmu train`); on CUDA the forward
-//! pass and loss run under autocast as in the trainer unless `MSMU_AUTOCAST=0`, and the GPU
-//! is synchronized before every timer read.
+//! The device is `MSMU_DEVICE` (auto/cpu/cuda/cuda:N, as `msmu train`) and the precision
+//! `MSMU_PRECISION` (auto/bf16/fp16/fp32, as `msmu train --precision`; fp16 without the loss
+//! scaler here), and the GPU is synchronized before every timer read.
 //!
 //! cargo run --release --features train --example train_step_timing -- [batch] [steps]
 
@@ -29,7 +29,13 @@ fn main() {
     let batch = args.first().copied().unwrap_or(4);
     let steps = args.get(1).copied().unwrap_or(20);
     let device = msmu_train::device().expect("MSMU_DEVICE");
-    let mixed = msmu_train::autocast(device);
+    let precision = msmu_train::precision::Precision::resolve(
+        msmu_train::precision::Precision::parse(
+            &std::env::var("MSMU_PRECISION").unwrap_or_default(),
+        )
+        .expect("MSMU_PRECISION"),
+        device,
+    );
     let sync = || {
         if let Device::Cuda(i) = device {
             msmu_train::tch::Cuda::synchronize(i as i64);
@@ -46,6 +52,7 @@ fn main() {
     };
     model.add_lora(&lora, 1);
     model.set_trainable(true);
+    model.set_precision(precision);
     let n_image = (cfg.vision.grid() * cfg.vision.grid()) as usize;
     // Same layout as the Python side: BOS, 40 prompt tokens, image tokens, 20 more, 40 answer.
     let mut ids = vec![1i64];
@@ -98,18 +105,16 @@ fn main() {
         let pe = dpe::encode(&cells, cfg.text.hidden_size, device);
         sync();
         let t_dpe = t0.elapsed().as_secs_f64();
-        let loss = msmu_train::tch::autocast(mixed, || {
-            let logits = model
-                .forward(
-                    &input_ids,
-                    Some(&pixels),
-                    Some(&DepthTokens::Pe(pe.shallow_clone())),
-                    None,
-                    true,
-                )
-                .unwrap();
-            lm_loss(&logits, &labels)
-        });
+        let logits = model
+            .forward(
+                &input_ids,
+                Some(&pixels),
+                Some(&DepthTokens::Pe(pe.shallow_clone())),
+                None,
+                true,
+            )
+            .unwrap();
+        let loss = lm_loss(&logits, &labels);
         loss.backward();
         opt.clip_grad_norm(1.0);
         opt.step(1.0);
@@ -132,7 +137,7 @@ fn main() {
         serde_json::json!({
             "impl": "msmu (tch)",
             "device": format!("{device:?}"),
-            "autocast": mixed,
+            "precision": precision.name(),
             "batch": batch,
             "seq_len": l,
             "threads": msmu_train::tch::get_num_threads(),

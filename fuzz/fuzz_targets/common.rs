@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each target uses part of it
 //! Shared by the targets whose reader takes a path: the input is written to one scratch file
 //! per process (in /dev/shm when it exists, so the disk is not touched per execution).
 

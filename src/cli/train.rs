@@ -168,6 +168,11 @@ pub struct TrainArgs {
     /// Rows whose decoded image and depth stay in memory (0: decode every time).
     #[arg(long, default_value_t = 256)]
     pub cache_rows: usize,
+    /// Precision of the frozen weights and activations: auto (bf16 on CUDA, fp32 on the CPU),
+    /// bf16, fp16 (with dynamic loss scaling) or fp32. Adapters and the projector always keep
+    /// float32 master weights; the choice is recorded in metrics.jsonl.
+    #[arg(long, default_value = "auto")]
+    pub precision: String,
     #[command(flatten)]
     pub dpe: DpeArgs,
     #[command(flatten)]
@@ -178,7 +183,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let model = match (&args.model, args.preset) {
         (Some(dir), _) => ModelSource::Dir(dir.clone()),
         (None, Some(preset)) => ModelSource::Preset(preset),
-        (None, None) => anyhow::bail!("give --model DIR or --preset tiny|small"),
+        (None, None) => anyhow::bail!("give --model DIR or --preset tiny|small|7b-shapes"),
     };
     if args.batch_size == 0 || args.grad_accum == 0 {
         anyhow::bail!("--batch-size and --grad-accum must be at least 1");
@@ -218,6 +223,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         shuffle_buffer: args.shuffle_buffer,
         cache_rows: args.cache_rows,
         progress: true,
+        precision: msmu_train::precision::Precision::parse(&args.precision)?,
     };
     let summary = train(&cfg)?;
     eprintln!(
@@ -397,7 +403,7 @@ pub fn run_device(_args: &DeviceArgs) -> anyhow::Result<ExitCode> {
         serde_json::json!({
             "MSMU_DEVICE": std::env::var(msmu_train::DEVICE_ENV).ok(),
             "selected": selected.map(|d| format!("{d:?}")),
-            "autocast": selected.map(msmu_train::autocast),
+            "precision": selected.map(|d| msmu_train::precision::Precision::resolve(None, d).name()),
             "cuda_available": cuda_available,
             "cuda_devices": cuda_devices,
             "cudnn_available": Cuda::cudnn_is_available(),

@@ -288,3 +288,54 @@ fn resumed_run_continues_identically() {
         }
     }
 }
+
+/// Issue #19: `--precision` runs end to end on the CPU and is recorded per metrics line, the
+/// fp16 line with its loss scale; the bf16 and fp32 losses of the same run stay close; the
+/// 7B-shapes preset refuses a CPU with an error (never an out-of-memory kill).
+#[test]
+fn precision_is_recorded_and_low_precision_runs_track_fp32() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut last = Vec::new();
+    for precision in ["fp32", "bf16", "fp16"] {
+        let out = tmp.path().join(precision);
+        train(&out, &["--max-steps", "3", "--precision", precision]);
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            lines.iter().all(|l| l["precision"] == precision),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().all(|l| l["loss_scale"].is_number()),
+            precision == "fp16",
+            "{lines:?}"
+        );
+        last.push(lines.last().unwrap()["loss"].as_f64().unwrap());
+    }
+    // fp16 and bf16 multiply in low precision but update float32 adapters: after three
+    // steps the losses are within a few percent of fp32's.
+    for (name, loss) in [("bf16", last[1]), ("fp16", last[2])] {
+        assert!(
+            (loss - last[0]).abs() / last[0] < 0.03,
+            "{name}: {loss} vs fp32 {}",
+            last[0]
+        );
+    }
+    let out = msmu_command()
+        .env("MSMU_DEVICE", "cpu")
+        .args(["train", "--preset", "7b-shapes", "--data"])
+        .arg(shards())
+        .arg("--out")
+        .arg(tmp.path().join("7b"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("7b-shapes") && stderr.contains("GPU"),
+        "{stderr}"
+    );
+}

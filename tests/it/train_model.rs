@@ -163,3 +163,79 @@ fn single_batch_overfits() {
     );
     assert!(last < 0.05, "loss after 150 steps: {last}");
 }
+
+/// Issue #19: one forward and backward of the tiny preset in bf16 and fp16 (frozen weights in
+/// the low precision, adapters and projector float32) agree with fp32 within the precision:
+/// the loss, and the direction and size of every trainable gradient.
+#[test]
+fn bf16_and_fp16_steps_agree_with_fp32() {
+    use msmu_train::precision::Precision;
+    let (ids, labels, pixels) = batch();
+    let grads = |precision: Precision| {
+        let model = tiny_model(4);
+        // A non-zero B, so lora_A gets a gradient too.
+        msmu_train::tch::no_grad(|| {
+            for (name, t) in model.vs.variables() {
+                if name.contains("lora_B") {
+                    msmu_train::tch::manual_seed(11);
+                    t.shallow_clone()
+                        .copy_(&(Tensor::randn(t.size(), (Kind::Float, t.device())) * 0.02));
+                }
+            }
+        });
+        model.set_precision(precision);
+        for (name, t) in model.vs.variables() {
+            let expected = if t.requires_grad() {
+                Kind::Float
+            } else {
+                precision.kind()
+            };
+            assert_eq!(t.kind(), expected, "{name} in {precision:?}");
+        }
+        let logits = model
+            .forward(&ids, Some(&pixels), None, None, true)
+            .unwrap();
+        assert_eq!(logits.kind(), precision.kind());
+        let loss = lm_loss(&logits, &labels);
+        loss.backward();
+        let mut out: Vec<(String, Tensor)> = model
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(n, t)| (n, t.grad().to_kind(Kind::Double)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        (loss.double_value(&[]), out)
+    };
+    let (loss32, g32) = grads(Precision::Fp32);
+    for (precision, loss_tol, cos_min, rel_max) in [
+        (Precision::Bf16, 2e-3, 0.999, 0.06),
+        (Precision::Fp16, 2e-4, 0.9999, 0.01),
+    ] {
+        let (loss, g) = grads(precision);
+        let loss_err = (loss - loss32).abs() / loss32;
+        assert!(
+            loss_err < loss_tol,
+            "{precision:?}: loss {loss} vs {loss32}"
+        );
+        let (mut worst_cos, mut worst_rel) = (1.0f64, 0.0f64);
+        for ((name, a), (_, b)) in g.iter().zip(&g32) {
+            let dot = (a * b).sum(Kind::Double).double_value(&[]);
+            let na = a.norm().double_value(&[]);
+            let nb = b.norm().double_value(&[]);
+            let cos = dot / (na * nb).max(1e-30);
+            let rel = (a - b).norm().double_value(&[]) / nb.max(1e-30);
+            assert!(
+                cos > cos_min && rel < rel_max,
+                "{precision:?} {name}: cosine {cos:.5}, relative error {rel:.4}"
+            );
+            worst_cos = worst_cos.min(cos);
+            worst_rel = worst_rel.max(rel);
+        }
+        eprintln!(
+            "{precision:?}: loss {loss:.6} vs fp32 {loss32:.6}; gradients: worst cosine \
+             {worst_cos:.5}, worst relative error {worst_rel:.4}"
+        );
+    }
+}

@@ -128,3 +128,55 @@ def test_sdvlm_export_reads_like_the_official_script(built, tmp_path):
             assert row["type"]
             assert row["split"] == split
     assert total == sum(m["totals"]["qa"].values())
+
+
+def test_llava_export_meets_the_llava_data_loader(built, tmp_path):
+    """`msmu export --format llava --with-depth` is what the official LLaVA / SD-VLM trainer
+    (DeepSpeed, `--data_path {split}.json --image_folder OUT`) reads. Checked here the way its
+    `LazySupervisedDataset` and `preprocess_multimodal` / `preprocess_v1` use a sample, written
+    from their documented behaviour: a JSON array of unique ids; `image` relative to the image
+    folder, opened with PIL and converted to RGB; turns alternating human / gpt from a human
+    turn; one `<image>` token, in the first human turn (LLaVA-1.5 puts one image's 576
+    features there); and, for depth, a 16-bit depth PNG of the image's camera holding the
+    shard's depth."""
+    out = tmp_path / "llava"
+    run("export", str(built), "--format", "llava", "--out", str(out), "--with-depth")
+    splits = sorted(out.glob("*.json"))
+    assert [p.name for p in splits] == ["test.json", "train.json"] or splits, splits
+    shard_depth = {}
+    for shard in sorted((built / "data").glob("*.parquet")):
+        for row in pq.read_table(shard, columns=["id", "depth"]).to_pylist():
+            shard_depth[row["id"]] = row["depth"]["bytes"]
+    seen = set()
+    n = 0
+    for split in splits:
+        samples = json.loads(split.read_text())
+        assert isinstance(samples, list) and samples
+        for s in samples:
+            n += 1
+            assert isinstance(s["id"], str) and s["id"] not in seen
+            seen.add(s["id"])
+            # Paths join onto --image_folder: relative, inside it.
+            for key in ("image", "depth"):
+                p = Path(s[key])
+                assert not p.is_absolute() and ".." not in p.parts, s[key]
+            image = Image.open(out / s["image"]).convert("RGB")
+            conv = s["conversations"]
+            assert len(conv) >= 2 and len(conv) % 2 == 0
+            for k, turn in enumerate(conv):
+                assert set(turn) == {"from", "value"}
+                assert turn["from"] == ("human" if k % 2 == 0 else "gpt")
+                assert isinstance(turn["value"], str) and turn["value"].strip()
+            tokens = [t["value"].count("<image>") for t in conv]
+            assert tokens[0] == 1 and sum(tokens) == 1, tokens
+            # preprocess_multimodal moves the token to the front of the turn: nothing is lost.
+            moved = "<image>\n" + conv[0]["value"].replace("<image>", "").strip()
+            assert moved.count("<image>") == 1
+            depth = Image.open(out / s["depth"])
+            assert depth.mode in ("I;16", "I"), depth.mode
+            # The same camera (pose and field of view) at the depth sensor's resolution: DPE
+            # pools it to the patch grid, so only the aspect has to agree.
+            aspect = (depth.size[0] / depth.size[1]) / (image.size[0] / image.size[1])
+            assert abs(aspect - 1) < 0.01, (depth.size, image.size)
+            assert (out / s["depth"]).read_bytes() == shard_depth[s["id"]]
+    assert n == len(shard_depth)

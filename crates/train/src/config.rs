@@ -15,6 +15,11 @@ pub enum Preset {
     Tiny,
     /// 4 LLaMA layers x 256, 168 px images: CPU experiments such as `msmu ablate`.
     Small,
+    /// LLaVA-1.5-7B's exact shapes with random weights (CLIP ViT-L/14-336, 32 x 4096 LLaMA,
+    /// vocabulary 32,000; 7.06 B parameters): real-size speed and memory without a download.
+    /// Needs a GPU (about 28 GB while it is created in float32, 14 GB in bf16 after).
+    #[value(name = "7b-shapes")]
+    SevenBShapes,
 }
 
 impl Preset {
@@ -22,6 +27,7 @@ impl Preset {
         match self {
             Preset::Tiny => "tiny",
             Preset::Small => "small",
+            Preset::SevenBShapes => "7b-shapes",
         }
     }
 }
@@ -258,7 +264,73 @@ impl LlavaConfig {
         match preset {
             Preset::Tiny => Self::tiny(vocab_size, image_token_id),
             Preset::Small => Self::small(vocab_size, image_token_id),
+            Preset::SevenBShapes => Self::llava_1_5_7b(image_token_id),
         }
+    }
+
+    /// LLaVA-1.5-7B (`llava-hf/llava-1.5-7b-hf` with the base vocabulary of 32,000): CLIP
+    /// ViT-L/14 at 336 px, features of the penultimate layer, a two-layer GELU projector, and
+    /// Vicuna-7B v1.5 (LLaMA-2 7B shapes).
+    pub fn llava_1_5_7b(image_token_id: i64) -> Self {
+        Self {
+            vision: VisionConfig {
+                hidden_size: 1024,
+                intermediate_size: 4096,
+                num_attention_heads: 16,
+                num_hidden_layers: 24,
+                image_size: 336,
+                patch_size: 14,
+                num_channels: 3,
+                layer_norm_eps: 1e-5,
+                hidden_act: "quick_gelu".into(),
+            },
+            text: TextConfig {
+                vocab_size: 32000,
+                hidden_size: 4096,
+                intermediate_size: 11008,
+                num_hidden_layers: 32,
+                num_attention_heads: 32,
+                num_key_value_heads: 32,
+                head_dim: 128,
+                rms_norm_eps: 1e-5,
+                rope_theta: 10000.0,
+                max_position_embeddings: 4096,
+                tie_word_embeddings: false,
+            },
+            image_token_id,
+            vision_feature_layer: -2,
+            projector_hidden_act: "gelu".into(),
+            projector_bias: true,
+        }
+    }
+
+    /// Parameters of the model these shapes describe (transformers' `LlavaForConditionalGeneration`
+    /// layout: every vision layer and the post-layernorm included), computed without
+    /// allocating anything.
+    pub fn parameter_count(&self) -> i64 {
+        let v = &self.vision;
+        let (h, i) = (v.hidden_size, v.intermediate_size);
+        let patches = v.grid() * v.grid();
+        let vision = h // class embedding
+            + h * v.num_channels * v.patch_size * v.patch_size // patch embedding (no bias)
+            + (patches + 1) * h // position embedding
+            + 2 * h // pre-layernorm
+            + v.num_hidden_layers * (4 * (h * h + h) + 4 * h + (h * i + i) + (i * h + h))
+            + 2 * h; // post-layernorm
+        let t = &self.text;
+        let (th, ti) = (t.hidden_size, t.intermediate_size);
+        let bias = |n: i64| if self.projector_bias { n } else { 0 };
+        let projector = h * th + bias(th) + th * th + bias(th);
+        let q = t.num_attention_heads * t.head_dim;
+        let kv = t.num_key_value_heads * t.head_dim;
+        let layer = th * q + 2 * th * kv + q * th + 3 * th * ti + 2 * th;
+        let head = if t.tie_word_embeddings {
+            0
+        } else {
+            t.vocab_size * th
+        };
+        let text = t.vocab_size * th + t.num_hidden_layers * layer + th + head;
+        vision + projector + text
     }
 
     /// The `--preset small` model, for experiments on a CPU (the ablation study): 168 px
@@ -328,6 +400,31 @@ impl LlavaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seven_b_shapes_have_llava_1_5_7b_parameter_count() {
+        // LLaMA-2 7B: 6,738,415,616; CLIP ViT-L/14-336 vision model: 303,507,456; projector:
+        // 20,979,712 (the published sizes).
+        let cfg = LlavaConfig::llava_1_5_7b(32000 - 1);
+        assert_eq!(
+            cfg.parameter_count(),
+            6_738_415_616 + 303_507_456 + 20_979_712
+        );
+        assert_eq!(cfg.vision.grid() * cfg.vision.grid(), 576);
+        assert_eq!(LlavaConfig::from_json(&cfg.to_json()).unwrap(), cfg);
+        // The formula describes msmu's model: it equals the allocated count of the presets.
+        for preset in [Preset::Tiny, Preset::Small] {
+            let cfg = LlavaConfig::preset(preset, 300, 4);
+            let model = crate::llava::Llava::new(&cfg, tch::Device::Cpu);
+            let allocated: i64 = model
+                .vs
+                .variables()
+                .values()
+                .map(|t| t.numel() as i64)
+                .sum();
+            assert_eq!(allocated, cfg.parameter_count(), "{preset:?}");
+        }
+    }
 
     #[test]
     fn json_round_trip() {

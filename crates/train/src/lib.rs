@@ -28,6 +28,7 @@ pub mod llava;
 pub mod lora;
 pub mod minilm;
 pub mod optim;
+pub mod precision;
 pub mod predict;
 pub mod preprocess;
 pub mod schedule;
@@ -56,7 +57,8 @@ pub enum ModelSource {
 /// Environment variable choosing the device of `msmu train` / `msmu predict` (see [`device`]).
 pub const DEVICE_ENV: &str = "MSMU_DEVICE";
 
-/// Environment variable switching the trainer's mixed precision on CUDA (see [`autocast`]).
+/// Environment variable that, set to `0`, makes `--precision auto` train in fp32 on CUDA too
+/// (see [`precision::Precision::resolve`]).
 pub const AUTOCAST_ENV: &str = "MSMU_AUTOCAST";
 
 /// The device to train and predict on, from `MSMU_DEVICE`: `auto` (the default, also when
@@ -101,16 +103,6 @@ pub fn parse_device(spec: &str, n_cuda: i64) -> anyhow::Result<Device> {
         anyhow::bail!("{DEVICE_ENV}={spec}: only {n_cuda} CUDA device(s) visible");
     }
     Ok(Device::Cuda(cuda_index))
-}
-
-/// Whether the trainer runs its forward pass under autocast (mixed precision) on `device`:
-/// on CUDA unless `MSMU_AUTOCAST=0` (then fp32 everywhere); never on the CPU.
-pub fn autocast(device: Device) -> bool {
-    device.is_cuda()
-        && !matches!(
-            std::env::var(AUTOCAST_ENV).as_deref().map(str::trim),
-            Ok("0") | Ok("false") | Ok("off") | Ok("no")
-        )
 }
 
 /// Vocabulary size of the tiny preset's tokenizer.

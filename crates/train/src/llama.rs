@@ -194,26 +194,8 @@ impl DecoderLayer {
             !had_past || l == 1,
             "cached decoding takes one token at a time"
         );
-        let groups = self.heads / self.kv_heads;
-        let (k, v) = if groups > 1 {
-            (
-                k.repeat_interleave_self_int(groups, 1, None),
-                v.repeat_interleave_self_int(groups, 1, None),
-            )
-        } else {
-            (k, v)
-        };
         // Right padding only: real tokens never see padding under a causal mask.
-        let attn = Tensor::scaled_dot_product_attention::<Tensor>(
-            &q,
-            &k,
-            &v,
-            None,
-            0.0,
-            !had_past && l > 1,
-            None::<f64>,
-            false,
-        );
+        let attn = attend(&q, &k, &v, self.heads / self.kv_heads, !had_past && l > 1);
         let attn = attn
             .transpose(1, 2)
             .reshape([b, l, self.heads * self.head_dim]);
@@ -222,6 +204,22 @@ impl DecoderLayer {
         let act = self.gate_proj.forward(&h, train).silu() * self.up_proj.forward(&h, train);
         x + self.down_proj.forward(&act, train)
     }
+}
+
+/// Multi-head attention of `q` `[b, heads, l, d]` over `k`, `v` `[b, kv_heads, s, d]` (each
+/// key/value head shared by `groups` query heads), through libtorch's scaled-dot-product
+/// attention: flash or memory-efficient kernels on CUDA (no `l x s` score matrix kept for
+/// backward), the fused CPU kernel otherwise. `causal`: the upper-left causal mask.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, groups: i64, causal: bool) -> Tensor {
+    let (k, v) = if groups > 1 {
+        (
+            k.repeat_interleave_self_int(groups, 1, None),
+            v.repeat_interleave_self_int(groups, 1, None),
+        )
+    } else {
+        (k.shallow_clone(), v.shallow_clone())
+    };
+    Tensor::scaled_dot_product_attention::<Tensor>(q, &k, &v, None, 0.0, causal, None::<f64>, false)
 }
 
 #[derive(Debug)]
@@ -285,5 +283,55 @@ impl Llama {
             x = layer.forward(&x, &rope, slot, train);
         }
         self.norm.forward(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// The textbook attention (transformers' `eager_attention_forward`): softmax(q k^T / sqrt(d)
+    /// + causal mask) v, with each key/value head repeated for its query heads.
+    fn eager(q: &Tensor, k: &Tensor, v: &Tensor, groups: i64, causal: bool) -> Tensor {
+        let k = k.repeat_interleave_self_int(groups, 1, None);
+        let v = v.repeat_interleave_self_int(groups, 1, None);
+        let d = *q.size().last().unwrap() as f64;
+        let mut scores = q.matmul(&k.transpose(-2, -1)) / d.sqrt();
+        if causal {
+            let (l, s) = (q.size()[2], k.size()[2]);
+            let mask = Tensor::ones([l, s], (Kind::Bool, q.device())).triu(1);
+            scores = scores.masked_fill(&mask, f64::NEG_INFINITY);
+        }
+        scores.softmax(-1, Kind::Float).to_kind(q.kind()).matmul(&v)
+    }
+
+    #[test]
+    fn sdpa_matches_eager_attention_with_grouped_heads_and_causal_mask() {
+        tch::manual_seed(5);
+        let opts = (Kind::Float, Device::Cpu);
+        let q = Tensor::randn([2, 8, 13, 16], opts).set_requires_grad(true);
+        let k = Tensor::randn([2, 2, 13, 16], opts).set_requires_grad(true);
+        let v = Tensor::randn([2, 2, 13, 16], opts).set_requires_grad(true);
+        for causal in [true, false] {
+            let a = attend(&q, &k, &v, 4, causal);
+            let b = eager(&q, &k, &v, 4, causal);
+            let diff = (&a - &b).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "forward, causal {causal}: {diff}");
+            // Gradients too (training goes through the fused backward).
+            let ga = Tensor::run_backward(&[a.sum(Kind::Float)], &[&q, &k, &v], false, false);
+            let gb = Tensor::run_backward(&[b.sum(Kind::Float)], &[&q, &k, &v], false, false);
+            for (x, y) in ga.iter().zip(&gb) {
+                let diff = (x - y).abs().max().double_value(&[]);
+                assert!(diff < 1e-4, "backward, causal {causal}: {diff}");
+            }
+        }
+        // One query over a cache (decoding): no mask.
+        let q1 = q.narrow(2, 12, 1);
+        let diff = (attend(&q1, &k, &v, 4, false) - eager(&q1, &k, &v, 4, false))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-5, "decoding step: {diff}");
     }
 }

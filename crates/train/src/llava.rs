@@ -349,6 +349,13 @@ impl Llava {
         v
     }
 
+    /// Stores the frozen weights in `precision`'s dtype (after [`Llava::set_trainable`]); the
+    /// trainable ones stay float32 (see [`crate::precision`]).
+    pub fn set_precision(&self, precision: crate::precision::Precision) {
+        let vars = self.vs.variables();
+        crate::precision::cast_frozen(vars.values(), precision.kind());
+    }
+
     /// Sets which parts train: the projector and the adapters; everything else is frozen.
     pub fn set_trainable(&self, train_projector: bool) {
         for (name, t) in self.vs.variables() {

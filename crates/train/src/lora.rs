@@ -110,20 +110,27 @@ impl Linear {
         });
     }
 
+    /// The input is cast to the weight's dtype (frozen weights may be bf16 / fp16, see
+    /// [`crate::precision`]); an adapter computes in its own dtype (float32) and its delta is
+    /// added to the base output in that dtype, then cast back (PEFT's `LoraLayer.forward`).
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.linear(&self.weight, self.bias.as_ref());
+        let y = x
+            .to_kind(self.weight.kind())
+            .linear(&self.weight, self.bias.as_ref());
         match &self.lora {
             None => y,
             Some(l) => {
+                let x = x.to_kind(l.a.kind());
                 let dropped = if train && l.dropout > 0.0 {
                     x.dropout(l.dropout, true)
                 } else {
-                    x.shallow_clone()
+                    x
                 };
                 let delta = dropped
                     .linear::<Tensor>(&l.a, None)
                     .linear::<Tensor>(&l.b, None);
-                y + delta * l.scaling
+                let kind = y.kind();
+                (y.to_kind(delta.kind()) + delta * l.scaling).to_kind(kind)
             }
         }
     }

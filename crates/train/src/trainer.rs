@@ -8,6 +8,8 @@
 //! (seed, step) before every optimizer step, so a run resumed from a checkpoint continues
 //! exactly as the uninterrupted run would.
 
+use crate::config::Preset;
+use crate::precision::{LossScaler, Precision};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,6 +67,9 @@ pub struct TrainConfig {
     /// Rows whose decoded image and depth are kept in memory.
     pub cache_rows: usize,
     pub progress: bool,
+    /// Frozen-weight precision; `None`: bf16 on CUDA, fp32 on the CPU (see
+    /// [`crate::precision`]).
+    pub precision: Option<Precision>,
 }
 
 /// Mean cross-entropy of next-token prediction over labelled positions.
@@ -78,19 +83,16 @@ pub fn lm_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
     shifted.cross_entropy_loss::<Tensor>(&targets, None, tch::Reduction::Mean, IGNORE, 0.0)
 }
 
-/// Loss of one batch (autocast on CUDA unless `MSMU_AUTOCAST=0`, see [`crate::autocast`]).
+/// Loss of one batch, in float32 whatever the model's precision (see [`crate::precision`]).
 pub fn batch_loss(model: &Llava, batch: &Batch, train: bool) -> anyhow::Result<Tensor> {
-    let mixed = crate::autocast(batch.input_ids.device());
-    tch::autocast(mixed, || {
-        let logits = model.forward(
-            &batch.input_ids,
-            Some(&batch.pixel_values),
-            batch.depth.as_ref(),
-            None,
-            train,
-        )?;
-        Ok(lm_loss(&logits, &batch.labels))
-    })
+    let logits = model.forward(
+        &batch.input_ids,
+        Some(&batch.pixel_values),
+        batch.depth.as_ref(),
+        None,
+        train,
+    )?;
+    Ok(lm_loss(&logits, &batch.labels))
 }
 
 /// One `metrics.jsonl` line.
@@ -105,6 +107,14 @@ struct Metrics {
     elapsed_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     eval_loss: Option<f64>,
+    /// `fp32`, `bf16` or `fp16` (frozen weights and activations; see `crate::precision`).
+    precision: &'static str,
+    /// fp16 only: the loss scale after this step and the steps skipped so far (non-finite
+    /// gradients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_scale: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_steps: Option<usize>,
 }
 
 /// Summary of a finished run.
@@ -118,28 +128,50 @@ pub struct TrainSummary {
 
 pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
     let device = crate::device()?;
-    tracing::info!(
-        "training on {device:?}{}",
-        if crate::autocast(device) {
-            " (autocast)"
-        } else {
-            ""
-        }
-    );
+    let precision = Precision::resolve(cfg.precision, device);
+    if matches!(cfg.model, ModelSource::Preset(Preset::SevenBShapes)) && !device.is_cuda() {
+        anyhow::bail!(
+            "--preset 7b-shapes is for GPU measurements: creating its 7.06 B random weights takes \
+             28 GB of host memory and a step on a CPU takes hours; set MSMU_DEVICE=cuda on a \
+             machine with a GPU, or use --preset small"
+        );
+    }
+    tracing::info!("training on {device:?} in {}", precision.name());
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     // On resume a preset run's base model is the one saved in the output folder.
     let source = match (&cfg.model, cfg.resume) {
         (ModelSource::Preset(_), true) => ModelSource::Dir(cfg.out.clone()),
         (m, _) => m.clone(),
     };
-    let (mut model, tokenizer) = load_base(&source, &cfg.data, &cfg.split, cfg.seed, device)?;
+    // In bf16 / fp16 on a GPU the model is built and cast on the CPU and then moved, so the
+    // GPU never holds the float32 copy of the frozen weights (28 GB for a 7B model).
+    let build_device = if device.is_cuda() && precision != Precision::Fp32 {
+        Device::Cpu
+    } else {
+        device
+    };
+    let (mut model, tokenizer) = load_base(&source, &cfg.data, &cfg.split, cfg.seed, build_device)?;
     model.add_lora(&cfg.lora, cfg.seed as i64 + 1);
     model.set_trainable(true);
-    if matches!(cfg.model, ModelSource::Preset(_)) && !cfg.resume {
+    let seven_b = matches!(cfg.model, ModelSource::Preset(Preset::SevenBShapes));
+    if seven_b {
+        tracing::warn!(
+            "--preset 7b-shapes: random weights for speed and memory measurements; the base \
+             model (28 GB) is not saved, so this output cannot be used by msmu predict"
+        );
+    }
+    if matches!(cfg.model, ModelSource::Preset(_)) && !cfg.resume && !seven_b {
         model.save_full(&cfg.out.join("model.safetensors"))?;
         checkpoint::write_json(&cfg.out.join("config.json"), &model.cfg.to_json())?;
         tokenizer.save(&cfg.out)?;
     }
+    // After the base model is saved in float32: the frozen weights move to the training
+    // precision, the adapters and the projector stay float32.
+    model.set_precision(precision);
+    if build_device != device {
+        model.vs.set_device(device);
+    }
+    let mut scaler = (precision == Precision::Fp16).then(LossScaler::default);
     let groups = reader::row_groups(&reader::split_shards(&cfg.data, &cfg.split)?)?;
     let first_row = match groups.first() {
         Some(g) => reader::read_row_group(&g.file, g.index)?.into_iter().next(),
@@ -296,13 +328,33 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
             }
             let batch = collate(&samples, tokenizer.pad_id, image_size, hidden, device);
             let loss = batch_loss(&model, &batch, true)?;
-            (&loss / cfg.grad_accum as f64).backward();
+            let scale = scaler.as_ref().map_or(1.0, |s| s.scale);
+            (&loss * (scale / cfg.grad_accum as f64)).backward();
             loss_sum += loss.double_value(&[]);
             n_tokens += batch.n_tokens;
         }
-        let grad_norm = opt.clip_grad_norm(cfg.max_grad_norm);
+        // fp16: unscale, and skip the update when a gradient overflowed.
+        let finite = match scaler.as_mut() {
+            Some(s) => {
+                let params: Vec<Tensor> = opt
+                    .params
+                    .iter()
+                    .map(|(_, p, _)| p.shallow_clone())
+                    .collect();
+                let finite = s.unscale(&params);
+                s.update(finite);
+                finite
+            }
+            None => true,
+        };
         let factor = lr_factor(state.step, state.total_steps, warmup);
-        opt.step(factor);
+        let grad_norm = if finite {
+            let norm = opt.clip_grad_norm(cfg.max_grad_norm);
+            opt.step(factor);
+            norm
+        } else {
+            f64::NAN
+        };
         opt.zero_grad();
         state.step += 1;
         summary.steps += 1;
@@ -330,6 +382,9 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
                 epoch: state.epoch,
                 elapsed_s: started.elapsed().as_secs_f64(),
                 eval_loss,
+                precision: precision.name(),
+                loss_scale: scaler.as_ref().map(|s| s.scale),
+                skipped_steps: scaler.as_ref().map(|s| s.skipped),
             };
             writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
         }

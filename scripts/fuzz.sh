@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named) for SECONDS each, one after another, on one core:
+#   scripts/fuzz.sh SECONDS [TARGET...]
+# Needs the nightly toolchain and cargo-fuzz (`make fuzz` installs cargo-fuzz). Seeds come from
+# scripts/fuzz_seeds.py; each target's corpus grows in fuzz/corpus/<target>/, crashes land in
+# fuzz/artifacts/<target>/, and the last libFuzzer status line of each run is appended to
+# fuzz/logs/summary.txt. Limits per input: 10 s (a slower input is reported as a hang), 2 GiB
+# of memory and 2 GiB per allocation (an unbounded allocation is reported as a crash).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
+shift
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(ply scannet_annotation scannet_text sens colmap scannetpp_json iphone_depth bench predictions)
+fi
+python=${PYTHON:-python3}
+[ -d fuzz/corpus ] || "$python" scripts/fuzz_seeds.py
+mkdir -p fuzz/logs
+cd fuzz
+cargo +nightly fuzz build -O -a -s none
+status=0
+for t in "${targets[@]}"; do
+  log=logs/$t.log
+  echo "== $t: ${seconds}s" >&2
+  if cargo +nightly fuzz run -O -a -s none "$t" "corpus/$t" -- \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+      -print_final_stats=1 >"$log" 2>&1; then
+    result=ok
+  else
+    result="FAILED (see fuzz/$log and fuzz/artifacts/$t/)"
+    status=1
+  fi
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
+  execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
+  echo "$(date -u +%FT%TZ) $t ${seconds}s execs=${execs:-?} $result | $last" | tee -a logs/summary.txt
+done
+exit $status
