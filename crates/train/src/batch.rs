@@ -11,9 +11,10 @@ use msmu_data::dataset::ModelRow;
 use msmu_data::pipeline::DepthEstimator as _;
 use tch::{Device, Tensor};
 
+use crate::config::LlavaConfig;
 use crate::depth::{self, DepthInput, DepthMode, DepthRecord};
 use crate::dpe::{self, DepthFusion, DepthSense, DpeConfig};
-use crate::llava::{DepthTokens, Llava};
+use crate::llava::DepthTokens;
 use crate::preprocess;
 use crate::tokenize::{TextTokenizer, IGNORE};
 
@@ -138,8 +139,8 @@ impl ImagePrep {
 
     /// Image placeholder tokens per prompt: the vision grid's, twice with
     /// `DepthFusion::Concat` (the depth image's tokens follow the image's).
-    pub fn image_tokens(&self, model: &Llava) -> usize {
-        let grid = model.cfg.vision.grid() as usize;
+    pub fn image_tokens(&self, cfg: &LlavaConfig) -> usize {
+        let grid = cfg.vision.grid() as usize;
         let per_image = grid * grid;
         if self.dpe.enabled && self.dpe.fusion == DepthFusion::Concat {
             2 * per_image
@@ -160,7 +161,7 @@ impl ImagePrep {
 /// Turns a shard row into model inputs.
 pub fn prepare_sample(
     row: &ModelRow,
-    model: &Llava,
+    model: &LlavaConfig,
     tokenizer: &TextTokenizer,
     prep: &ImagePrep,
     max_len: usize,
@@ -178,7 +179,7 @@ pub fn prepare_sample(
 /// [`prepare_sample`] with a cache of the image side.
 pub fn prepare_sample_cached(
     row: &ModelRow,
-    model: &Llava,
+    model: &LlavaConfig,
     tokenizer: &TextTokenizer,
     prep: &ImagePrep,
     max_len: usize,
@@ -198,13 +199,13 @@ pub fn prepare_sample_cached(
     let enc = tokenizer.encode_conversation(
         &row.conversations,
         n_tokens,
-        model.cfg.image_token_id,
+        model.image_token_id,
         max_len,
     )?;
     let n_image = enc
         .input_ids
         .iter()
-        .filter(|&&i| i == model.cfg.image_token_id)
+        .filter(|&&i| i == model.image_token_id)
         .count();
     if n_image != n_tokens {
         bail!(
@@ -224,10 +225,10 @@ pub fn prepare_sample_cached(
 /// image path of training and prediction.
 pub fn prepare_images(
     row: &ModelRow,
-    model: &Llava,
+    model: &LlavaConfig,
     prep: &ImagePrep,
 ) -> anyhow::Result<PreparedImage> {
-    let vcfg = &model.cfg.vision;
+    let vcfg = &model.vision;
     let grid = vcfg.grid() as usize;
     let pixels = preprocess::preprocess_bytes(&row.image.bytes, vcfg.image_size as u32)
         .with_context(|| format!("{}: decoding the image", row.id))?;

@@ -113,7 +113,7 @@ pub fn build_prompt(
     device: Device,
 ) -> anyhow::Result<Prompt> {
     let v = &model.cfg.vision;
-    let n_tokens = prep.image_tokens(model);
+    let n_tokens = prep.image_tokens(&model.cfg);
     let depth = depth_tokens(
         &[image.depth.as_ref()],
         v.image_size,
@@ -265,7 +265,7 @@ impl Predictor {
         max_new_tokens: usize,
         temperature: f64,
     ) -> anyhow::Result<String> {
-        let images = crate::batch::prepare_images(row, &self.model, &self.prep)?;
+        let images = crate::batch::prepare_images(row, &self.model.cfg, &self.prep)?;
         let prompt = build_prompt(
             &self.model,
             &self.tokenizer,
@@ -332,7 +332,7 @@ pub fn predict(
         for (r, row) in rows.iter().enumerate() {
             // Image decoding, preprocessing and depth (estimation included) once per image,
             // not once per question.
-            let images = crate::batch::prepare_images(row, &model, &prep)?;
+            let images = crate::batch::prepare_images(row, &model.cfg, &prep)?;
             // (question, reference, type); rows without structured QA: the human turns of
             // the conversation and the answers after them.
             let questions: Vec<(String, String, String)> = if row.qa.is_empty() {

@@ -8,8 +8,6 @@
 //! (seed, step) before every optimizer step, so a run resumed from a checkpoint continues
 //! exactly as the uninterrupted run would.
 
-use crate::config::Preset;
-use crate::precision::{LossScaler, Precision};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,14 +17,18 @@ use msmu_data::dataset::reader;
 use msmu_data::dataset::ModelRow;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::{collate, prepare_sample, prepare_sample_cached, Batch, ImageCache, ImagePrep};
+use crate::batch::{
+    collate, prepare_sample, prepare_sample_cached, Batch, ImageCache, ImagePrep, Sample,
+};
 use crate::checkpoint::{self, RunRecord, TrainerState};
+use crate::config::Preset;
 use crate::data::{self, EpochStream};
 use crate::depth::DepthInput;
 use crate::dpe::{DepthSense, DpeConfig};
 use crate::llava::{Llava, PROJECTOR_PREFIX};
 use crate::lora::LoraConfig;
 use crate::optim::AdamW;
+use crate::precision::{LossScaler, Precision};
 use crate::schedule::lr_factor;
 use crate::tokenize::{TextTokenizer, IGNORE};
 use crate::{load_base, ModelSource};
@@ -109,6 +111,10 @@ struct Metrics {
     eval_loss: Option<f64>,
     /// `fp32`, `bf16` or `fp16` (frozen weights and activations; see `crate::precision`).
     precision: &'static str,
+    /// Seconds of this step spent waiting for the data loader (0 when it keeps up) and the
+    /// whole step's seconds.
+    data_wait_s: f64,
+    step_s: f64,
     /// fp16 only: the loss scale after this step and the steps skipped so far (non-finite
     /// gradients).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,10 +264,6 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         None => Vec::new(),
     };
 
-    let mut stream = EpochStream::new(&groups, cfg.seed, state.epoch, cfg.shuffle_buffer);
-    for _ in 0..state.rows_in_epoch {
-        stream.next().transpose()?;
-    }
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -278,7 +280,6 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
     };
     bar.set_position(state.step as u64);
     let started = Instant::now();
-    let mut image_cache = ImageCache::new(cfg.cache_rows);
     let mut summary = TrainSummary {
         steps: 0,
         first_loss: None,
@@ -294,108 +295,187 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         checkpoint::write_json(&cfg.out.join(checkpoint::TRAINER_STATE), state)
     };
 
-    while state.step < stop {
-        let step_start = Instant::now();
-        tch::manual_seed(
-            (cfg.seed as i64)
-                .wrapping_mul(1_000_003)
-                .wrapping_add(state.step as i64),
-        );
-        let mut loss_sum = 0.0;
-        let mut n_tokens = 0;
-        for _ in 0..cfg.grad_accum {
-            let mut samples = Vec::with_capacity(cfg.batch_size);
-            while samples.len() < cfg.batch_size {
-                let row = match stream.next() {
-                    Some(row) => row?,
-                    None => {
-                        state.epoch += 1;
-                        state.rows_in_epoch = 0;
-                        stream =
-                            EpochStream::new(&groups, cfg.seed, state.epoch, cfg.shuffle_buffer);
-                        continue;
-                    }
-                };
-                state.rows_in_epoch += 1;
-                samples.push(prepare_sample_cached(
-                    &row,
-                    &model,
-                    &tokenizer,
-                    &prep,
-                    cfg.max_len,
-                    &mut image_cache,
-                )?);
+    // The data loader: a worker thread reads rows in epoch order and prepares samples (image
+    // decoding, CLIP preprocessing, depth pooling, tokenization) ahead of the model.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Prefetched>(
+        (cfg.batch_size * cfg.grad_accum * PREFETCH_STEPS).max(1),
+    );
+    let model_cfg = model.cfg.clone();
+    let (start_epoch, start_rows) = (state.epoch, state.rows_in_epoch);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        // Owned here, so that an early return closes the channel and the worker stops.
+        let rx = rx;
+        scope.spawn(|| {
+            prefetch(
+                tx,
+                &groups,
+                cfg,
+                (start_epoch, start_rows),
+                &model_cfg,
+                &tokenizer,
+                &prep,
+            )
+        });
+        while state.step < stop {
+            let step_start = Instant::now();
+            tch::manual_seed(
+                (cfg.seed as i64)
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(state.step as i64),
+            );
+            let mut loss_sum = 0.0;
+            let mut n_tokens = 0;
+            let mut data_wait = 0.0;
+            for _ in 0..cfg.grad_accum {
+                let mut samples = Vec::with_capacity(cfg.batch_size);
+                while samples.len() < cfg.batch_size {
+                    let waited = Instant::now();
+                    let item = rx
+                        .recv()
+                        .map_err(|_| anyhow::anyhow!("the data loader thread stopped"))?;
+                    data_wait += waited.elapsed().as_secs_f64();
+                    state.epoch = item.epoch;
+                    state.rows_in_epoch = item.rows_in_epoch;
+                    samples.push(item.sample?);
+                }
+                let batch = collate(&samples, tokenizer.pad_id, image_size, hidden, device);
+                let loss = batch_loss(&model, &batch, true)?;
+                let scale = scaler.as_ref().map_or(1.0, |s| s.scale);
+                (&loss * (scale / cfg.grad_accum as f64)).backward();
+                loss_sum += loss.double_value(&[]);
+                n_tokens += batch.n_tokens;
             }
-            let batch = collate(&samples, tokenizer.pad_id, image_size, hidden, device);
-            let loss = batch_loss(&model, &batch, true)?;
-            let scale = scaler.as_ref().map_or(1.0, |s| s.scale);
-            (&loss * (scale / cfg.grad_accum as f64)).backward();
-            loss_sum += loss.double_value(&[]);
-            n_tokens += batch.n_tokens;
-        }
-        // fp16: unscale, and skip the update when a gradient overflowed.
-        let finite = match scaler.as_mut() {
-            Some(s) => {
-                let params: Vec<Tensor> = opt
-                    .params
-                    .iter()
-                    .map(|(_, p, _)| p.shallow_clone())
-                    .collect();
-                let finite = s.unscale(&params);
-                s.update(finite);
-                finite
-            }
-            None => true,
-        };
-        let factor = lr_factor(state.step, state.total_steps, warmup);
-        let grad_norm = if finite {
-            let norm = opt.clip_grad_norm(cfg.max_grad_norm);
-            opt.step(factor);
-            norm
-        } else {
-            f64::NAN
-        };
-        opt.zero_grad();
-        state.step += 1;
-        summary.steps += 1;
-        let loss = loss_sum / cfg.grad_accum as f64;
-        summary.first_loss.get_or_insert(loss);
-        summary.last_loss = Some(loss);
-        let tokens_per_s = n_tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("loss {loss:.4}  {tokens_per_s:.0} tok/s"));
-        bar.inc(1);
-        let eval_due = cfg.eval_every.is_some_and(|k| k > 0 && state.step % k == 0);
-        if state.step % cfg.log_every.max(1) == 0 || eval_due || state.step == stop {
-            let eval_loss = if eval_due {
-                Some(evaluate(
-                    &model, &tokenizer, &eval_rows, cfg, &prep, device,
-                )?)
+            // fp16: unscale, and skip the update when a gradient overflowed.
+            let finite = match scaler.as_mut() {
+                Some(s) => {
+                    let params: Vec<Tensor> = opt
+                        .params
+                        .iter()
+                        .map(|(_, p, _)| p.shallow_clone())
+                        .collect();
+                    let finite = s.unscale(&params);
+                    s.update(finite);
+                    finite
+                }
+                None => true,
+            };
+            let factor = lr_factor(state.step, state.total_steps, warmup);
+            let grad_norm = if finite {
+                let norm = opt.clip_grad_norm(cfg.max_grad_norm);
+                opt.step(factor);
+                norm
             } else {
-                None
+                f64::NAN
             };
-            let line = Metrics {
-                step: state.step,
-                loss,
-                lr: cfg.lr * factor,
-                grad_norm,
-                tokens_per_s,
-                epoch: state.epoch,
-                elapsed_s: started.elapsed().as_secs_f64(),
-                eval_loss,
-                precision: precision.name(),
-                loss_scale: scaler.as_ref().map(|s| s.scale),
-                skipped_steps: scaler.as_ref().map(|s| s.skipped),
-            };
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+            opt.zero_grad();
+            state.step += 1;
+            summary.steps += 1;
+            let loss = loss_sum / cfg.grad_accum as f64;
+            summary.first_loss.get_or_insert(loss);
+            summary.last_loss = Some(loss);
+            let tokens_per_s = n_tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("loss {loss:.4}  {tokens_per_s:.0} tok/s"));
+            bar.inc(1);
+            let eval_due = cfg.eval_every.is_some_and(|k| k > 0 && state.step % k == 0);
+            if state.step % cfg.log_every.max(1) == 0 || eval_due || state.step == stop {
+                let eval_loss = if eval_due {
+                    Some(evaluate(
+                        &model, &tokenizer, &eval_rows, cfg, &prep, device,
+                    )?)
+                } else {
+                    None
+                };
+                let line = Metrics {
+                    step: state.step,
+                    loss,
+                    lr: cfg.lr * factor,
+                    grad_norm,
+                    tokens_per_s,
+                    epoch: state.epoch,
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                    eval_loss,
+                    precision: precision.name(),
+                    data_wait_s: data_wait,
+                    step_s: step_start.elapsed().as_secs_f64(),
+                    loss_scale: scaler.as_ref().map(|s| s.scale),
+                    skipped_steps: scaler.as_ref().map(|s| s.skipped),
+                };
+                writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
+            }
+            if cfg.save_every.is_some_and(|k| k > 0 && state.step % k == 0) {
+                save(&model, &opt, &state)?;
+            }
         }
-        if cfg.save_every.is_some_and(|k| k > 0 && state.step % k == 0) {
-            save(&model, &opt, &state)?;
-        }
-    }
+        drop(rx);
+        Ok(())
+    })?;
     bar.finish_and_clear();
     save(&model, &opt, &state)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Optimizer steps of samples the data loader prepares ahead.
+const PREFETCH_STEPS: usize = 2;
+
+/// One prepared sample and the position in the epoch order after it.
+struct Prefetched {
+    sample: anyhow::Result<Sample>,
+    epoch: u64,
+    rows_in_epoch: usize,
+}
+
+/// The data loader's thread: rows in epoch order from `(epoch, rows_in_epoch)` on (a resumed
+/// run skips what it already consumed), each prepared and sent; stops at the first error (sent)
+/// or when the trainer closes the channel.
+fn prefetch(
+    tx: std::sync::mpsc::SyncSender<Prefetched>,
+    groups: &[reader::RowGroup],
+    cfg: &TrainConfig,
+    (mut epoch, mut rows_in_epoch): (u64, usize),
+    model_cfg: &crate::config::LlavaConfig,
+    tokenizer: &TextTokenizer,
+    prep: &ImagePrep,
+) {
+    let mut stream = EpochStream::new(groups, cfg.seed, epoch, cfg.shuffle_buffer);
+    let mut cache = ImageCache::new(cfg.cache_rows);
+    for _ in 0..rows_in_epoch {
+        if let Some(Err(e)) = stream.next() {
+            let _ = tx.send(Prefetched {
+                sample: Err(e.into()),
+                epoch,
+                rows_in_epoch,
+            });
+            return;
+        }
+    }
+    loop {
+        let row = match stream.next() {
+            Some(row) => row,
+            None => {
+                epoch += 1;
+                rows_in_epoch = 0;
+                stream = EpochStream::new(groups, cfg.seed, epoch, cfg.shuffle_buffer);
+                continue;
+            }
+        };
+        rows_in_epoch += 1;
+        let sample = row.map_err(anyhow::Error::from).and_then(|row| {
+            prepare_sample_cached(&row, model_cfg, tokenizer, prep, cfg.max_len, &mut cache)
+        });
+        let failed = sample.is_err();
+        if tx
+            .send(Prefetched {
+                sample,
+                epoch,
+                rows_in_epoch,
+            })
+            .is_err()
+            || failed
+        {
+            return;
+        }
+    }
 }
 
 /// The depth of a record written before `--depth-source` existed: mesh depth with DPE on.
@@ -422,7 +502,7 @@ fn evaluate(
     }
     let mut total = 0.0;
     for row in rows {
-        let sample = prepare_sample(row, model, tokenizer, prep, cfg.max_len)?;
+        let sample = prepare_sample(row, &model.cfg, tokenizer, prep, cfg.max_len)?;
         let batch = collate(
             &[sample],
             tokenizer.pad_id,
