@@ -42,7 +42,7 @@ pub fn family_of_type(raw: &str) -> Option<Family> {
         "position" | "grounding" => Family::Grounding,
         "left/right" | "near/far" | "front/behind" | "above/below" | "left_right" | "near_far"
         | "relative_position" => Family::RelativePosition,
-        "distance" | "absolute_distance" => Family::AbsoluteDistance,
+        "distance" | "surface_distance" | "absolute_distance" => Family::AbsoluteDistance,
         "taller_two_object" | "tall_three_objects" | "taller_two_objects" | "scale_compare"
         | "scale_comparison" => Family::ScaleComparison,
         "refer_two_objects"

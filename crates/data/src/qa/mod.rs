@@ -96,6 +96,15 @@ impl Family {
         }
     }
 
+    /// The official data's raw type for one of msmu's: msmu's own types that the official
+    /// data lacks map onto the official one of their family (`surface_distance` -> `distance`).
+    pub fn official_raw_type(raw_type: &str) -> &str {
+        match raw_type {
+            "surface_distance" => "distance",
+            other => other,
+        }
+    }
+
     /// Every raw type this family emits.
     pub fn raw_types(&self) -> &'static [&'static str] {
         match self {
@@ -104,7 +113,9 @@ impl Family {
             Family::ScaleEstimation => &["width", "height", "size"],
             Family::Grounding => &["position"],
             Family::RelativePosition => &["left/right"],
-            Family::AbsoluteDistance => &["distance"],
+            // Centre-to-centre (the official data's only kind) and closest-surface distances
+            // each have their own type; both are the distance family.
+            Family::AbsoluteDistance => &["distance", "surface_distance"],
             Family::ScaleComparison => &["taller_two_object", "tall_three_objects"],
             Family::ReferenceEstimation => &["refer_two_objects", "refer_three_objects"],
         }

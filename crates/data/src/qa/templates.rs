@@ -195,7 +195,7 @@ pub const GROUP_SPECS: &[GroupSpec] = &[
         ..spec(
             Family::AbsoluteDistance,
             "surface",
-            "distance",
+            "surface_distance",
             (&["obj_a", "obj_b"], &["obj_a", "obj_b"]),
             (&["obj_a", "obj_b", "value", "unit"], &["value", "unit"]),
         )

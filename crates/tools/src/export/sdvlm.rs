@@ -117,7 +117,8 @@ pub fn rows_of(row: &SampleRow) -> Vec<SdvlmRow> {
                 image_size: size.clone(),
                 image_mode: mode.clone(),
                 conversations: conversations.to_string(),
-                r#type: qa.r#type.clone(),
+                // The official scorer keys on its own types (`surface_distance` -> `distance`).
+                r#type: msmu_data::qa::Family::official_raw_type(&qa.r#type).to_string(),
                 family: qa.family.clone(),
                 values_si: qa.values_si.clone(),
                 unit: qa.unit.clone(),
