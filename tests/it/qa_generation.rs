@@ -117,6 +117,7 @@ fn snapshot_of_every_filled_template() {
         ("value", "0.53"),
         ("value_a", "0.53"),
         ("value_b", "1.20"),
+        ("value_c", "0.75"),
         ("ref_value", "0.80"),
         ("unit", "meters"),
         ("dimension", "height"),
@@ -837,4 +838,63 @@ fn a_table_annotated_as_its_top_alone_is_never_asked_about() {
         .find(|l| l.contains("coffee table"))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("! implausible size: height"), "{line}");
+}
+
+/// Height comparisons that state every height before the winner (issue #16) still score as
+/// the winner: `msmu eval`'s reference parser reads the conclusion, not the first object the
+/// answer names, for every question x answer template and every winner.
+#[test]
+fn comparisons_with_values_score_as_their_winner() {
+    let templates = TemplateSet::shipped().unwrap();
+    let objects = ["the sofa", "the leftmost box", "the white chair"];
+    let mut checked = 0;
+    for group in templates.groups() {
+        let n = match group.spec.id {
+            "two_heights" => 2,
+            "three_heights" => 3,
+            _ => continue,
+        };
+        for winner in 0..n {
+            let values: BTreeMap<&str, String> = [
+                ("obj_a", objects[0]),
+                ("obj_b", objects[1]),
+                ("obj_c", objects[2]),
+                ("obj", objects[winner]),
+                ("other", objects[1 - winner.min(1)]),
+                ("value_a", "0.53"),
+                ("value_b", "1.20"),
+                ("value_c", "0.75"),
+                ("unit", "meters"),
+                ("comparative", "taller"),
+                ("superlative", "tallest"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
+            for q in &group.questions {
+                let question = fill(q, &values);
+                for a in &group.answers {
+                    let answer = fill(a, &values);
+                    let truth =
+                        msmu_eval::score::parse_truth(&answer, Family::ScaleComparison, &question);
+                    let Some(msmu_eval::score::Truth::Object(named)) = truth else {
+                        panic!("{answer:?}: {truth:?}");
+                    };
+                    assert!(
+                        named.to_lowercase().contains(
+                            objects[winner]
+                                .trim_start_matches("the ")
+                                .split(' ')
+                                .last()
+                                .unwrap()
+                        ),
+                        "{question:?} / {answer:?}: parsed {named:?}, winner {}",
+                        objects[winner]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 2 * 6 * 5 + 3 * 6 * 5, "{checked}");
 }

@@ -221,6 +221,51 @@ pub const GROUP_SPECS: &[GroupSpec] = &[
         (&["obj", "superlative"], &["obj"]),
     ),
     spec(
+        Family::ScaleComparison,
+        "two_heights",
+        "taller_two_object",
+        (
+            &["obj_a", "obj_b", "comparative"],
+            &["obj_a", "obj_b", "comparative"],
+        ),
+        (
+            &[
+                "obj_a",
+                "obj_b",
+                "obj",
+                "other",
+                "comparative",
+                "value_a",
+                "value_b",
+                "unit",
+            ],
+            &["obj", "value_a", "value_b", "unit"],
+        ),
+    ),
+    spec(
+        Family::ScaleComparison,
+        "three_heights",
+        "tall_three_objects",
+        (
+            &["obj_a", "obj_b", "obj_c", "superlative"],
+            &["obj_a", "obj_b", "obj_c", "superlative"],
+        ),
+        (
+            &[
+                "obj_a",
+                "obj_b",
+                "obj_c",
+                "obj",
+                "superlative",
+                "value_a",
+                "value_b",
+                "value_c",
+                "unit",
+            ],
+            &["obj", "value_a", "value_b", "value_c", "unit"],
+        ),
+    ),
+    spec(
         Family::ReferenceEstimation,
         "two",
         "refer_two_objects",

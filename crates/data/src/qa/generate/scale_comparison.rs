@@ -1,7 +1,12 @@
 //! Scale comparison (`templates/qa/scale_comparison.json`): taller/shorter and bigger/smaller
-//! among two or three objects, with a clear winner only.
+//! among two or three objects, with a clear winner only. Height comparisons state every
+//! object's height before the winner, as the official data does (groups `two_heights`,
+//! `three_heights`; `values_si` holds the heights in the order the answer names them);
+//! volume comparisons name the winner only.
 
-use super::{dim_value, pairs, triples, Ctx, Fill, Obj, DEF_HEIGHT, DEF_VOLUME};
+use super::{
+    dim_value, length_fill, metres, pairs, triples, Ctx, Fill, Obj, DEF_HEIGHT, DEF_VOLUME,
+};
 
 /// (comparative, superlative, larger-is-winner, key, definition) of the comparisons.
 type Measure = fn(&Obj) -> Option<f64>;
@@ -55,7 +60,17 @@ pub(super) fn comparison(ctx: &Ctx) -> Vec<Fill> {
             continue;
         };
         let (winner, other) = if w == 0 { (a, b) } else { (b, a) };
-        let mut fill = Fill::new("two")
+        let with_heights = def == DEF_HEIGHT;
+        let mut fill = if with_heights {
+            let mut f = length_fill("two_heights", ctx)
+                .set("value_a", metres(&[va]))
+                .set("value_b", metres(&[vb]));
+            f.values_si = vec![va, vb];
+            f
+        } else {
+            Fill::new("two")
+        };
+        fill = fill
             .set("obj_a", a.phrase.clone())
             .set("obj_b", b.phrase.clone())
             .set("comparative", comparative)
@@ -78,7 +93,17 @@ pub(super) fn comparison(ctx: &Ctx) -> Vec<Fill> {
         let Some(w) = clear_winner(&values, larger, margin) else {
             continue;
         };
-        let mut fill = Fill::new("three")
+        let mut fill = if def == DEF_HEIGHT {
+            let mut f = length_fill("three_heights", ctx)
+                .set("value_a", metres(&[values[0]]))
+                .set("value_b", metres(&[values[1]]))
+                .set("value_c", metres(&[values[2]]));
+            f.values_si = values.clone();
+            f
+        } else {
+            Fill::new("three")
+        };
+        fill = fill
             .set("obj_a", t[0].phrase.clone())
             .set("obj_b", t[1].phrase.clone())
             .set("obj_c", t[2].phrase.clone())
