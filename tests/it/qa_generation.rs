@@ -336,7 +336,16 @@ fn numeric_answers_match_truth() {
                             let (a, b) = (centre(ids[0]), centre(ids[1]));
                             vec![(0..3).map(|i| (a[i] - b[i]).powi(2)).sum::<f64>().sqrt()]
                         }
+                        ("refer_two_objects", Some("size")) => vec![
+                            dim(ids[1], DEF_LENGTH),
+                            dim(ids[1], DEF_WIDTH),
+                            dim(ids[1], DEF_HEIGHT),
+                        ],
                         ("refer_two_objects", _) => vec![dim(ids[1], &qa.definitions[0])],
+                        ("refer_three_objects", Some("distance_to_distance")) => {
+                            let (a, c) = (centre(ids[0]), centre(ids[2]));
+                            vec![(0..3).map(|i| (a[i] - c[i]).powi(2)).sum::<f64>().sqrt()]
+                        }
                         ("refer_three_objects", Some("three")) => vec![
                             dim(ids[1], &qa.definitions[0]),
                             dim(ids[2], &qa.definitions[0]),

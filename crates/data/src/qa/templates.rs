@@ -288,6 +288,29 @@ pub const GROUP_SPECS: &[GroupSpec] = &[
             &["value_a", "value_b", "unit"],
         ),
     ),
+    spec(
+        Family::ReferenceEstimation,
+        "size",
+        "refer_two_objects",
+        (
+            &["ref", "ref_value", "unit", "dimension", "obj"],
+            &["ref", "ref_value", "unit", "dimension", "obj"],
+        ),
+        (&["obj", "value", "unit"], &["value", "unit"]),
+    ),
+    GroupSpec {
+        question_words: &["center", "centre"],
+        ..spec(
+            Family::ReferenceEstimation,
+            "distance_to_distance",
+            "refer_three_objects",
+            (
+                &["obj_a", "obj_b", "obj_c", "ref_value", "unit"],
+                &["obj_a", "obj_b", "obj_c", "ref_value", "unit"],
+            ),
+            (&["obj_a", "obj_c", "value", "unit"], &["value", "unit"]),
+        )
+    },
     GroupSpec {
         question_words: &["center", "centre"],
         ..spec(

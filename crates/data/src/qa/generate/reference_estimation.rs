@@ -1,7 +1,13 @@
 //! Reference estimation (`templates/qa/reference_estimation.json`): a dimension of one object
-//! from a known dimension (or distance) of others, with a chain-of-thought variant.
+//! from a known dimension (or distance) of others, with a chain-of-thought variant; the full
+//! size (length x width x height) of an object from a known dimension of another (`size`),
+//! and a centre distance from another centre distance (`distance_to_distance`), the targets
+//! the official data has besides single dimensions.
 
-use super::{def_of, dim_value, length_fill, metres, pairs, triples, visible_dims, Ctx, Fill};
+use super::{
+    def_of, dim_value, length_fill, metres, pairs, triples, visible_dims, Ctx, Fill, DEF_HEIGHT,
+    DEF_LENGTH, DEF_WIDTH,
+};
 use crate::geom::distance::{center_to_center, DistanceKind};
 use crate::qa::format_2;
 
@@ -73,6 +79,31 @@ pub(super) fn reference(ctx: &Ctx) -> Vec<Fill> {
             cot.definitions.push(def.into());
             out.push(cot);
         }
+        // Full size of `o` (every side visible) from one dimension of `r`.
+        let v = o.vis.visible_dimensions;
+        if v.length && v.width && v.height {
+            if let Some((word, ref_value, def)) = visible_dims(r)
+                .into_iter()
+                .find(|(_, value, _)| *value >= MIN_REFERENCE_M)
+            {
+                let lwh = [o.m.length_m, o.m.width_m, o.m.height_m];
+                let mut fill = length_fill("size", ctx)
+                    .set("ref", r.phrase.clone())
+                    .set("obj", o.phrase.clone())
+                    .set("dimension", word)
+                    .set("ref_value", metres(&[ref_value]))
+                    .set("value", metres(&lwh));
+                fill.values_si = lwh.to_vec();
+                fill.ids = vec![r.id, o.id];
+                fill.definitions = vec![
+                    def.into(),
+                    DEF_LENGTH.into(),
+                    DEF_WIDTH.into(),
+                    DEF_HEIGHT.into(),
+                ];
+                out.push(fill);
+            }
+        }
     }
     for t in triples(&ctx.objects) {
         let [r, a, b] = t;
@@ -99,8 +130,23 @@ pub(super) fn reference(ctx: &Ctx) -> Vec<Fill> {
             fill.definitions.push(def.into());
             out.push(fill);
         }
+        // Distance to distance: the centre distance of r and a, estimate that of r and b.
+        let d_ra = center_to_center(r.m, a.m).distance_m;
+        let d_rb = center_to_center(r.m, b.m).distance_m;
+        if d_ra >= MIN_REFERENCE_M && d_rb >= MIN_REFERENCE_M {
+            let mut fill = length_fill("distance_to_distance", ctx)
+                .set("obj_a", r.phrase.clone())
+                .set("obj_b", a.phrase.clone())
+                .set("obj_c", b.phrase.clone())
+                .set("ref_value", metres(&[d_ra]))
+                .set("value", metres(&[d_rb]));
+            fill.values_si = vec![d_rb];
+            fill.ids = vec![r.id, a.id, b.id];
+            fill.definitions = vec![DistanceKind::CenterToCenter.name().into()];
+            out.push(fill);
+        }
         // Distance reference: the centre distance of r and a, estimate a side of b.
-        let d = center_to_center(r.m, a.m).distance_m;
+        let d = d_ra;
         if d >= MIN_REFERENCE_M {
             for (word, value, def) in visible_dims(b) {
                 let mut fill = length_fill("distance_ref", ctx)
