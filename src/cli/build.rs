@@ -64,6 +64,13 @@ pub struct BuildArgs {
     /// Official ScanNet validation list (`scannetv2_val.txt`): those scenes go to test.
     #[arg(long)]
     pub split_val: Option<PathBuf>,
+    /// Conventions profile: `msmu` (default: exact gravity-aligned sizes, closest-surface
+    /// distances as their own type) or `official` (the official MSMU data's conventions:
+    /// axis-aligned box sizes, centre-to-centre distances only, doors and windows asked about,
+    /// ~28 QA per image). Profiles are configurations under templates/profiles/; --config
+    /// applies over the profile.
+    #[arg(long, default_value = "msmu", value_parser = ["msmu", "official"])]
+    pub profile: String,
     /// Build configuration (JSON; any subset of the keys printed by --print-config).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -133,6 +140,15 @@ fn merge_json(base: &mut serde_json::Value, over: serde_json::Value) {
     }
 }
 
+/// A profile's configuration (`templates/profiles/<name>.json`, compiled in).
+fn profile_text(name: &str) -> anyhow::Result<&'static str> {
+    Ok(match name {
+        "msmu" => include_str!("../../templates/profiles/msmu.json"),
+        "official" => include_str!("../../templates/profiles/official.json"),
+        other => bail!("--profile {other}: expected msmu or official"),
+    })
+}
+
 /// The bundled fixture roots (relative to the working directory, else to the source tree).
 pub fn fixture_roots() -> Vec<PathBuf> {
     let base = if Path::new("fixtures").is_dir() {
@@ -144,14 +160,17 @@ pub fn fixture_roots() -> Vec<PathBuf> {
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    // The defaults, then the profile, then --config: any subset of the keys, at any depth.
+    let mut merged = serde_json::to_value(BuildConfig::with_defaults())?;
+    let profile: serde_json::Value = serde_json::from_str(profile_text(&args.profile)?)
+        .with_context(|| format!("templates/profiles/{}.json: not JSON", args.profile))?;
+    merge_json(&mut merged, profile);
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading --config {}", path.display()))?;
             let given: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not JSON", path.display()))?;
-            // Any subset of the keys, at any depth, over the defaults.
-            let mut merged = serde_json::to_value(BuildConfig::with_defaults())?;
             merge_json(&mut merged, given);
             serde_json::from_value::<BuildConfig>(merged).with_context(|| {
                 format!(
@@ -160,7 +179,12 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<ExitCode> {
                 )
             })?
         }
-        None => BuildConfig::with_defaults(),
+        None => serde_json::from_value::<BuildConfig>(merged).with_context(|| {
+            format!(
+                "templates/profiles/{}.json: not a valid build configuration",
+                args.profile
+            )
+        })?,
     };
     if let Some(seed) = args.seed {
         config.qa.seed = seed;

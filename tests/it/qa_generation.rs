@@ -907,3 +907,98 @@ fn comparisons_with_values_score_as_their_winner() {
     }
     assert!(checked >= 2 * 6 * 5 + 3 * 6 * 5, "{checked}");
 }
+
+/// Issue #16, `--profile official` conventions on the fixture scenes against their truth:
+/// sizes are the axis-aligned box's (from the scene's truth `aabb_min` / `aabb_max`), distances
+/// are centre-to-centre between axis-aligned box centres only, every size-bearing QA says
+/// which box it states, and doors / windows may be asked about.
+#[test]
+fn official_profile_states_axis_aligned_sizes_and_centre_distances() {
+    let templates = TemplateSet::shipped().unwrap();
+    let official: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("templates/profiles/official.json")).unwrap(),
+    )
+    .unwrap();
+    let mut config = QaConfig::default();
+    let qa_part = &official["qa"];
+    config.box_convention = serde_json::from_value(qa_part["box_convention"].clone()).unwrap();
+    config.surface_distances = qa_part["surface_distances"].as_bool().unwrap();
+    config.max_per_image = qa_part["max_per_image"].as_u64().unwrap() as usize;
+    config.family_caps = serde_json::from_value(qa_part["family_caps"].clone()).unwrap();
+    let mut rules = SelectionRules::default();
+    rules.excluded_structural_labels =
+        serde_json::from_value(official["selection"]["excluded_structural_labels"].clone())
+            .unwrap();
+    let (mut sizes, mut distances, mut doors_windows, mut total) = (0, 0, 0, 0);
+    for rel in FIXTURES {
+        let dir = root().join(rel);
+        let truth = truth_objects(&dir);
+        let aabb = |id: u32| -> ([f64; 3], [f64; 3]) {
+            let get = |k: &str| {
+                let a = truth[&id][k].as_array().unwrap();
+                [0, 1, 2].map(|i| a[i].as_f64().unwrap())
+            };
+            (get("aabb_min"), get("aabb_max"))
+        };
+        let scene = load_scene(&dir, &ReadOptions::default()).unwrap();
+        let input = prepare_scene(&scene, &rules, &VisibilityConfig::default(), &view_config());
+        let views = generate_scene(&input, &templates, &config);
+        for qa in views.iter().flat_map(|v| &v.qa) {
+            total += 1;
+            assert_ne!(qa.raw_type, "surface_distance", "{}", qa.template_id);
+            for d in &qa.definitions {
+                assert!(!d.contains("gravity-aligned"), "{}: {d}", qa.template_id);
+            }
+            for id in &qa.instance_ids {
+                let label = truth[id]["raw_label"].as_str().unwrap();
+                if label == "door" || label == "window" {
+                    doors_windows += 1;
+                }
+            }
+            let ids = &qa.instance_ids;
+            if qa.raw_type == "size" {
+                let (lo, hi) = aabb(ids[0]);
+                let (dx, dy, dz) = (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
+                let expected = [dx.max(dy), dx.min(dy), dz];
+                let (parsed, tolerance) = parse_back(qa).unwrap();
+                for (p, e) in parsed.iter().zip(expected) {
+                    assert!(
+                        (p - e).abs() <= tolerance + MESH_TOLERANCE_M,
+                        "{}: {p} vs {e}",
+                        qa.answer
+                    );
+                }
+                sizes += 1;
+            }
+            if qa.raw_type == "distance" {
+                let centre = |id: u32| {
+                    let (lo, hi) = aabb(id);
+                    [0, 1, 2].map(|k| (lo[k] + hi[k]) / 2.0)
+                };
+                let (a, b) = (centre(ids[0]), centre(ids[1]));
+                let e = (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f64>().sqrt();
+                let (parsed, tolerance) = parse_back(qa).unwrap();
+                assert!(
+                    (parsed[0] - e).abs() <= tolerance + MESH_TOLERANCE_M,
+                    "{}: {e}",
+                    qa.answer
+                );
+                assert!(
+                    qa.definitions[0].contains("axis-aligned"),
+                    "{:?}",
+                    qa.definitions
+                );
+                distances += 1;
+            }
+        }
+    }
+    assert!(
+        sizes > 0 && distances > 0,
+        "sizes {sizes}, distances {distances}"
+    );
+    assert!(
+        doors_windows > 0,
+        "no QA about a door or window in {total} QA"
+    );
+    eprintln!("official profile: {total} QA, {sizes} sizes, {distances} distances, {doors_windows} naming a door or window");
+}

@@ -52,6 +52,28 @@ pub struct ObjectMeasurement {
 }
 
 impl ObjectMeasurement {
+    /// The same object stated with its axis-aligned box (the official MSMU convention):
+    /// length and width are the longer and shorter of the x and y extents, yaw is 0 (length
+    /// along x) or pi/2 (along y), the centre is the box centre. Exact for the box, larger
+    /// than the gravity-aligned sides for a rotated object.
+    pub fn axis_aligned(&self) -> ObjectMeasurement {
+        let dx = self.aabb_max[0] - self.aabb_min[0];
+        let dy = self.aabb_max[1] - self.aabb_min[1];
+        let (length_m, width_m, yaw_rad) = if dx >= dy {
+            (dx, dy, 0.0)
+        } else {
+            (dy, dx, std::f64::consts::FRAC_PI_2)
+        };
+        ObjectMeasurement {
+            length_m,
+            width_m,
+            height_m: self.aabb_max[2] - self.aabb_min[2],
+            yaw_rad,
+            center: self.aabb_center,
+            ..self.clone()
+        }
+    }
+
     /// Unit axes of the gravity-aligned box: (length direction, width direction, up).
     pub fn obb_axes(&self) -> [[f64; 3]; 3] {
         let (s, c) = self.yaw_rad.sin_cos();
@@ -544,6 +566,38 @@ mod tests {
                 assert!((m.center[k] - spec.center[k]).abs() < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn axis_aligned_statement_of_a_rotated_box() {
+        // 5 x 2.5 x 0.75 rotated so that cos = 0.8, sin = 0.6: the axis-aligned box is
+        // 5 * 0.8 + 2.5 * 0.6 = 5.5 (x) by 5 * 0.6 + 2.5 * 0.8 = 5.0 (y).
+        let spec = BoxSpec {
+            center: [1.25, 2.5, 0.875],
+            size: [5.0, 2.5, 0.75],
+            yaw_rad: 3f64.atan2(4.0),
+        };
+        let scene = scene_from_objects(&[(spec, "table")]);
+        let exact = &measure_scene(&scene)[0];
+        let aa = exact.axis_aligned();
+        assert!((aa.length_m - 5.5).abs() < 1e-6, "{}", aa.length_m);
+        assert!((aa.width_m - 5.0).abs() < 1e-6, "{}", aa.width_m);
+        assert!((aa.height_m - 0.75).abs() < 1e-9);
+        assert_eq!(aa.yaw_rad, 0.0);
+        for k in 0..3 {
+            assert!((aa.center[k] - spec.center[k]).abs() < 1e-6);
+        }
+        // Longer along y: yaw pi/2. An unrotated box is stated as it is.
+        let tall_y = BoxSpec {
+            size: [1.0, 3.0, 0.5],
+            yaw_rad: 0.0,
+            ..spec
+        };
+        let m = measure_scene(&scene_from_objects(&[(tall_y, "bed")])).remove(0);
+        let aa = m.axis_aligned();
+        assert!((aa.length_m - 3.0).abs() < 1e-6 && (aa.width_m - 1.0).abs() < 1e-6);
+        assert_eq!(aa.yaw_rad, std::f64::consts::FRAC_PI_2);
+        assert!((m.length_m - aa.length_m).abs() < 1e-6 && (m.width_m - aa.width_m).abs() < 1e-6);
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub use resume::STATE_DIR;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuildConfig {
+    /// The conventions profile the configuration started from (`msmu build --profile`,
+    /// `templates/profiles/<name>.json`): `msmu` (default) or `official`.
+    pub profile: String,
     pub selection: SelectionRules,
     pub views: ViewSelectionConfig,
     pub qa: QaConfig,
@@ -65,6 +68,7 @@ impl Default for BuildConfig {
     /// scenes to test.
     fn default() -> BuildConfig {
         BuildConfig {
+            profile: "msmu".into(),
             selection: SelectionRules::default(),
             views: ViewSelectionConfig {
                 analysis_resolution: crate::geom::views::AnalysisResolution::Depth,

@@ -228,6 +228,23 @@ pub struct QaConfig {
     /// Labels that mark unannotated or catch-all geometry: never named, and their presence
     /// in a view blocks counting (a look-alike might hide under them).
     pub unnamed_labels: Vec<String>,
+    /// Which box the sizes, volumes and centres of questions come from.
+    pub box_convention: BoxConvention,
+    /// Ask closest-surface distances (`surface_distance`) besides centre-to-centre ones.
+    pub surface_distances: bool,
+}
+
+/// The box an object's sizes are stated for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxConvention {
+    /// The gravity-aligned minimum-area box: length and width along the object's own
+    /// horizontal axes (exact for rotated objects).
+    #[default]
+    GravityAligned,
+    /// The box aligned with the scene axes (no yaw), as the official MSMU data: length and
+    /// width are the longer and shorter of its x and y extents, the centre is its centre.
+    AxisAligned,
 }
 
 impl Default for QaConfig {
@@ -267,6 +284,8 @@ impl Default for QaConfig {
                 "otherprop".into(),
                 "otherfurniture".into(),
             ],
+            box_convention: BoxConvention::GravityAligned,
+            surface_distances: true,
         }
     }
 }

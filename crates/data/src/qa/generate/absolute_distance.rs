@@ -20,6 +20,9 @@ pub(super) fn distance(ctx: &Ctx) -> Vec<Fill> {
         fill.definitions
             .push(DistanceKind::CenterToCenter.name().into());
         out.push(fill);
+        if !ctx.config.surface_distances {
+            continue;
+        }
         let surface = find_bvh(&ctx.input.bvhs, a.id)
             .zip(find_bvh(&ctx.input.bvhs, b.id))
             .and_then(|(ba, bb)| closest_surface(ba, bb));

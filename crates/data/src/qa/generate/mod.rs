@@ -38,7 +38,7 @@ use crate::geom::visibility::{InstanceVisibility, VisibilityConfig};
 use crate::qa::language::display_name;
 use crate::qa::refer::{describe, dominant_colors, Candidate, ReferMargins};
 use crate::qa::templates::TemplateSet;
-use crate::qa::{conversation, stable_seed, Family, QaConfig, QaPair, Turn};
+use crate::qa::{conversation, stable_seed, BoxConvention, Family, QaConfig, QaPair, Turn};
 use crate::scene::{Camera, InstanceId, Scene};
 use absolute_distance::distance;
 use counting::counting;
@@ -57,6 +57,12 @@ pub const DEF_LENGTH: &str =
 pub const DEF_WIDTH: &str =
     "width = shorter horizontal side of the gravity-aligned minimum-area box";
 pub const DEF_HEIGHT: &str = "height = vertical extent of the object (max z - min z)";
+pub const DEF_LENGTH_AXIS_ALIGNED: &str =
+    "length = longer of the x and y extents of the axis-aligned box";
+pub const DEF_WIDTH_AXIS_ALIGNED: &str =
+    "width = shorter of the x and y extents of the axis-aligned box";
+pub const DEF_VOLUME_AXIS_ALIGNED: &str =
+    "volume = length x width x height of the axis-aligned box";
 pub const DEF_VOLUME: &str = "volume = length x width x height of the gravity-aligned box";
 pub const DEF_CENTROID: &str =
     "position = mean normalised (x, y) of the visible mask pixels, origin top-left";
@@ -214,13 +220,24 @@ pub fn generate_view(
     };
     let candidates = reference_candidates(input, view);
     let camera_from_world = camera.world_from_camera.inverse();
+    // The box the questions state (the selection and visibility used the exact one).
+    let stated: std::borrow::Cow<[ObjectMeasurement]> = match config.box_convention {
+        BoxConvention::GravityAligned => std::borrow::Cow::Borrowed(&input.measurements),
+        BoxConvention::AxisAligned => std::borrow::Cow::Owned(
+            input
+                .measurements
+                .iter()
+                .map(|m| m.axis_aligned())
+                .collect(),
+        ),
+    };
     let objects: Vec<Obj> = view
         .selected
         .objects
         .iter()
         .filter_map(|vis| {
             let instance = scene.instance(vis.instance_id)?;
-            let m = find_measurement(&input.measurements, vis.instance_id)?;
+            let m = find_measurement(&stated, vis.instance_id)?;
             if config.unnamed_labels.contains(&instance.label) {
                 return None;
             }
@@ -264,7 +281,13 @@ pub fn generate_view(
             .map(|(index, fill)| {
                 let seed =
                     stable_seed(config.seed, scene_id, frame_id, family.name(), index as u64);
-                realise(templates, family, fill, seed)
+                let mut qa = realise(templates, family, fill, seed);
+                if config.box_convention == BoxConvention::AxisAligned {
+                    for d in &mut qa.definitions {
+                        *d = axis_aligned_definition(d);
+                    }
+                }
+                qa
             })
             .collect();
         let mut order_rng = ChaCha8Rng::seed_from_u64(stable_seed(
@@ -329,6 +352,19 @@ pub fn reference_candidates(input: &SceneQaInput, view: &ViewInput) -> Vec<Candi
             })
         })
         .collect()
+}
+
+/// The definition of a size or centre for the axis-aligned box (each QA states its box).
+fn axis_aligned_definition(definition: &str) -> String {
+    match definition {
+        DEF_LENGTH => DEF_LENGTH_AXIS_ALIGNED.to_string(),
+        DEF_WIDTH => DEF_WIDTH_AXIS_ALIGNED.to_string(),
+        DEF_VOLUME => DEF_VOLUME_AXIS_ALIGNED.to_string(),
+        "center-to-center distance" => {
+            "center-to-center distance (axis-aligned box centres)".to_string()
+        }
+        other => other.replace("gravity-aligned", "axis-aligned"),
+    }
 }
 
 /// A length placeholder, resolved to the QA's unit by [`realise`].
