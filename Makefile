@@ -12,7 +12,9 @@ OUT ?= out
 LIBTORCH_DIR := .libtorch
 export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
-.PHONY: ablation run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz ablation run test build release release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
 
 ## run: build msmu (the data commands only: no libtorch, no Python) and run the main job on the
 ## bundled fixture scenes: `msmu build` writes Parquet shards + manifest to ./out/dataset (every
@@ -83,6 +85,13 @@ release:
 train-ready: release-train
 release-train: libtorch
 	$(CARGO) build --release --features train --bin msmu
+
+## fuzz: coverage-guided fuzzing of every reader of untrusted input (fuzz/, docs/RELIABILITY.md)
+## for FUZZ_SECONDS each (default 60; #18 asks for 3600). Needs the nightly toolchain
+## (rustup); installs cargo-fuzz from crates.io. Not part of `make test`.
+fuzz: venv
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	PYTHON=$(PY) scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint: check-fmt clippy check-deps
 

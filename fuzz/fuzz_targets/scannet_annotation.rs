@@ -26,5 +26,9 @@ fn serde_json_count(bytes: &[u8]) -> Option<usize> {
     let open = start + text[start..].find('[')?;
     let close = open + text[open..].find(']')?;
     let inner = text[open + 1..close].trim();
-    Some(if inner.is_empty() { 0 } else { inner.split(',').count() })
+    Some(if inner.is_empty() {
+        0
+    } else {
+        inner.split(',').count()
+    })
 }
