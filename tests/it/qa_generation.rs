@@ -894,7 +894,7 @@ fn comparisons_with_values_score_as_their_winner() {
                             objects[winner]
                                 .trim_start_matches("the ")
                                 .split(' ')
-                                .last()
+                                .next_back()
                                 .unwrap()
                         ),
                         "{question:?} / {answer:?}: parsed {named:?}, winner {}",
@@ -925,10 +925,13 @@ fn official_profile_states_axis_aligned_sizes_and_centre_distances() {
     config.surface_distances = qa_part["surface_distances"].as_bool().unwrap();
     config.max_per_image = qa_part["max_per_image"].as_u64().unwrap() as usize;
     config.family_caps = serde_json::from_value(qa_part["family_caps"].clone()).unwrap();
-    let mut rules = SelectionRules::default();
-    rules.excluded_structural_labels =
-        serde_json::from_value(official["selection"]["excluded_structural_labels"].clone())
-            .unwrap();
+    let rules = SelectionRules {
+        excluded_structural_labels: serde_json::from_value(
+            official["selection"]["excluded_structural_labels"].clone(),
+        )
+        .unwrap(),
+        ..SelectionRules::default()
+    };
     let (mut sizes, mut distances, mut doors_windows, mut total) = (0, 0, 0, 0);
     for rel in FIXTURES {
         let dir = root().join(rel);
