@@ -521,9 +521,11 @@ fn chain_of_thought_arithmetic_holds_after_rounding() {
         max_per_image: 200,
         max_cot_per_image: 40,
         family_caps: caps,
+        visual_cot: true,
         ..QaConfig::default()
     };
     let mut n_cot = 0;
+    let mut visual_errors = Vec::new();
     for g in fixtures() {
         let input = prepare_scene(
             &g.scene,
@@ -561,10 +563,46 @@ fn chain_of_thought_arithmetic_holds_after_rounding() {
                     "{}",
                     qa.answer
                 );
+                // A visual chain answers its own estimate and records the exact value and
+                // the error; an exact one answers the exact value.
+                let exact = input
+                    .measurements
+                    .iter()
+                    .find(|m| m.instance_id.0 == qa.instance_ids[1])
+                    .map(|m| match qa.definitions[0].split(' ').next().unwrap() {
+                        "length" => m.length_m,
+                        "width" => m.width_m,
+                        _ => m.height_m,
+                    })
+                    .unwrap();
+                if qa.template_id.contains("/cot_visual/") {
+                    let recorded = &qa.definitions[1];
+                    let error = qa.values_si[0] - exact;
+                    assert_eq!(
+                        recorded,
+                        &format!("visual estimate: exact value {exact:.4} m, error {error:+.4} m"),
+                    );
+                    visual_errors.push(error / exact);
+                } else {
+                    assert!((qa.values_si[0] - exact).abs() < 1e-9, "{}", qa.answer);
+                }
             }
         }
     }
     assert!(n_cot >= 20, "only {n_cot} chains");
+    assert!(
+        visual_errors.len() >= 10,
+        "only {} visual chains",
+        visual_errors.len()
+    );
+    visual_errors.sort_by(f64::total_cmp);
+    eprintln!(
+        "visual chains: {}, relative error median {:+.3}, 10th-90th percentile {:+.3} .. {:+.3}",
+        visual_errors.len(),
+        visual_errors[visual_errors.len() / 2],
+        visual_errors[visual_errors.len() / 10],
+        visual_errors[visual_errors.len() * 9 / 10]
+    );
 }
 
 /// The article a word takes, by rules written here independently of msmu's `language`

@@ -232,6 +232,11 @@ pub struct QaConfig {
     pub box_convention: BoxConvention,
     /// Ask closest-surface distances (`surface_distance`) besides centre-to-centre ones.
     pub surface_distances: bool,
+    /// Also write `visual` chains of thought (`reference_estimation/cot_visual`): the ratio is
+    /// what the image shows (pixel extents x depth / focal length of the two objects), the
+    /// answer is the chain's own estimate, and the exact value and the estimate's error are
+    /// recorded in the QA's `definitions`.
+    pub visual_cot: bool,
 }
 
 /// The box an object's sizes are stated for.
@@ -286,6 +291,7 @@ impl Default for QaConfig {
             ],
             box_convention: BoxConvention::GravityAligned,
             surface_distances: true,
+            visual_cot: false,
         }
     }
 }

@@ -349,6 +349,31 @@ pub const GROUP_SPECS: &[GroupSpec] = &[
             ),
         )
     },
+    GroupSpec {
+        cot: true,
+        ..spec(
+            Family::ReferenceEstimation,
+            "cot_visual",
+            "refer_two_objects",
+            (
+                &["ref", "ref_value", "unit", "dimension", "obj"],
+                &["ref", "ref_value", "unit", "dimension", "obj"],
+            ),
+            (
+                &[
+                    "ref",
+                    "ref_value",
+                    "obj",
+                    "dimension",
+                    "ratio",
+                    "product",
+                    "value",
+                    "unit",
+                ],
+                &["ref_value", "ratio", "product", "value", "unit"],
+            ),
+        )
+    },
 ];
 
 /// The spec of a group, by family and id.

@@ -5,8 +5,8 @@
 //! the official data has besides single dimensions.
 
 use super::{
-    def_of, dim_value, length_fill, metres, pairs, triples, visible_dims, Ctx, Fill, DEF_HEIGHT,
-    DEF_LENGTH, DEF_WIDTH,
+    def_of, dim_value, length_fill, metres, pairs, triples, visible_dims, Ctx, Fill, Obj,
+    DEF_HEIGHT, DEF_LENGTH, DEF_WIDTH,
 };
 use crate::geom::distance::{center_to_center, DistanceKind};
 use crate::qa::format_2;
@@ -34,6 +34,69 @@ pub fn consistent_ratio(ref_text: &str, value: f64) -> (String, String) {
     let ratio = format!("{exact:.12}");
     let shown: f64 = ratio.parse().unwrap_or(f64::NAN);
     (ratio, format_2(shown_ref * shown))
+}
+
+/// The size of `o` along `word` as the image shows it: the pixel extent of its visible mask
+/// (rows for height, columns for length and width) times the depth of its box centre over the
+/// focal length. No ground-truth size enters.
+fn apparent_size(ctx: &Ctx, o: &Obj, word: &str) -> Option<f64> {
+    let [u0, v0, u1, v1] = o.vis.bbox_px;
+    let z = o.center_in_camera.z;
+    let k = ctx.camera.model.intrinsics;
+    let (pixels, focal) = if word == "height" {
+        (f64::from(v1.saturating_sub(v0)) + 1.0, k.fy)
+    } else {
+        (f64::from(u1.saturating_sub(u0)) + 1.0, k.fx)
+    };
+    (z > 0.0 && focal > 0.0).then(|| pixels * z / focal)
+}
+
+/// A chain whose ratio comes from the image ([`apparent_size`] of both objects), shown with two
+/// decimals; the product of the shown reference and ratio is the chain's estimate and its
+/// answer; the exact value and the error are recorded in `definitions`.
+fn visual_chain(
+    ctx: &Ctx,
+    r: &Obj,
+    o: &Obj,
+    word: &'static str,
+    ref_value: f64,
+    value: f64,
+    def: &'static str,
+) -> Option<Fill> {
+    let ratio = apparent_size(ctx, o, word)? / apparent_size(ctx, r, word)?;
+    if !ratio.is_finite() || ratio <= 0.0 {
+        return None;
+    }
+    let ref_text = format_2(ref_value);
+    let ratio_text = format!("{ratio:.2}");
+    let shown: f64 = ref_text.parse::<f64>().ok()? * ratio_text.parse::<f64>().ok()?;
+    let product_text = format_2(shown);
+    let estimate: f64 = product_text.parse().ok()?;
+    if estimate <= 0.0 {
+        return None;
+    }
+    let mut fill = Fill::new("cot_visual")
+        .set("ref", r.phrase.clone())
+        .set("obj", o.phrase.clone())
+        .set("dimension", word)
+        .set("ref_value", ref_text)
+        .set("ratio", ratio_text)
+        .set("product", product_text)
+        .set("value", metres(&[estimate]));
+    fill.unit = "length-converted".into();
+    if ctx.config.imperial_units {
+        fill.values.insert("imperial", String::new());
+    }
+    fill.values_si = vec![estimate];
+    fill.ids = vec![r.id, o.id];
+    fill.definitions = vec![
+        def.into(),
+        format!(
+            "visual estimate: exact value {value:.4} m, error {:+.4} m",
+            estimate - value
+        ),
+    ];
+    Some(fill)
 }
 
 pub(super) fn reference(ctx: &Ctx) -> Vec<Fill> {
@@ -78,6 +141,9 @@ pub(super) fn reference(ctx: &Ctx) -> Vec<Fill> {
             cot.ids = vec![r.id, o.id];
             cot.definitions.push(def.into());
             out.push(cot);
+            if ctx.config.visual_cot {
+                out.extend(visual_chain(ctx, r, o, word, ref_value, value, def));
+            }
         }
         // Full size of `o` (every side visible) from one dimension of `r`.
         let v = o.vis.visible_dimensions;
