@@ -354,6 +354,11 @@ fn numeric_answers_match_truth() {
                             vec![dim(ids[2], &qa.definitions[1])]
                         }
                         ("count", _) => vec![ids.len() as f64],
+                        // Height comparisons state every height, in the order asked.
+                        ("taller_two_object", Some("two_heights"))
+                        | ("tall_three_objects", Some("three_heights")) => {
+                            ids.iter().map(|&id| dim(id, DEF_HEIGHT)).collect()
+                        }
                         _ => continue,
                     };
                 let (parsed, tolerance) = parse_back(qa).unwrap();
