@@ -22,6 +22,7 @@ msmu build --out out/dataset                      # the bundled fixture scenes\n
 msmu build --scannet-root /data/scannet --scannetpp-root /data/scannetpp --out msmu --threads 16\n  \
 msmu build --scannet-root /data/scannet --out msmu --resume          # finish a killed run\n  \
 msmu build --scannet-root /data/scannet --out part3 --shard 3/16     # one of 16 machines\n  \
+msmu build --scannet-root /data/scannet --out official --profile official   # the official conventions\n  \
 msmu build --scannet-root /data/scannet --out bench --split test --exclude-scenes bench.txt\n\n\
 Exit status: 0 = every scene built, 3 = finished but some scenes were skipped (see \
 manifest.json `scenes[].reason`), 1 = error.")]
