@@ -99,6 +99,35 @@ const fn spec(
     }
 }
 
+/// A reference-estimation chain of thought (`cot`: exact ratio, `cot_visual`: the image's).
+const fn chain_spec(id: &'static str) -> GroupSpec {
+    GroupSpec {
+        cot: true,
+        ..spec(
+            Family::ReferenceEstimation,
+            id,
+            "refer_two_objects",
+            (
+                &["ref", "ref_value", "unit", "dimension", "obj"],
+                &["ref", "ref_value", "unit", "dimension", "obj"],
+            ),
+            (
+                &[
+                    "ref",
+                    "ref_value",
+                    "obj",
+                    "dimension",
+                    "ratio",
+                    "product",
+                    "value",
+                    "unit",
+                ],
+                &["ref_value", "ratio", "product", "value", "unit"],
+            ),
+        )
+    }
+}
+
 /// Every group the generators fill.
 pub const GROUP_SPECS: &[GroupSpec] = &[
     spec(
@@ -324,56 +353,8 @@ pub const GROUP_SPECS: &[GroupSpec] = &[
             (&["obj", "dimension", "value", "unit"], &["value", "unit"]),
         )
     },
-    GroupSpec {
-        cot: true,
-        ..spec(
-            Family::ReferenceEstimation,
-            "cot",
-            "refer_two_objects",
-            (
-                &["ref", "ref_value", "unit", "dimension", "obj"],
-                &["ref", "ref_value", "unit", "dimension", "obj"],
-            ),
-            (
-                &[
-                    "ref",
-                    "ref_value",
-                    "obj",
-                    "dimension",
-                    "ratio",
-                    "product",
-                    "value",
-                    "unit",
-                ],
-                &["ref_value", "ratio", "product", "value", "unit"],
-            ),
-        )
-    },
-    GroupSpec {
-        cot: true,
-        ..spec(
-            Family::ReferenceEstimation,
-            "cot_visual",
-            "refer_two_objects",
-            (
-                &["ref", "ref_value", "unit", "dimension", "obj"],
-                &["ref", "ref_value", "unit", "dimension", "obj"],
-            ),
-            (
-                &[
-                    "ref",
-                    "ref_value",
-                    "obj",
-                    "dimension",
-                    "ratio",
-                    "product",
-                    "value",
-                    "unit",
-                ],
-                &["ref_value", "ratio", "product", "value", "unit"],
-            ),
-        )
-    },
+    chain_spec("cot"),
+    chain_spec("cot_visual"),
 ];
 
 /// The spec of a group, by family and id.

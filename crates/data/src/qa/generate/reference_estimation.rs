@@ -36,6 +36,33 @@ pub fn consistent_ratio(ref_text: &str, value: f64) -> (String, String) {
     (ratio, format_2(shown_ref * shown))
 }
 
+/// A chain of thought's fill: the shown reference, ratio and product (metres), and the answer
+/// `value_si` in the answer unit (centimetres, or imperial when allowed).
+fn chain_fill(
+    group: &'static str,
+    ctx: &Ctx,
+    (r, o): (&Obj, &Obj),
+    word: &'static str,
+    [ref_text, ratio_text, product_text]: [String; 3],
+    value_si: f64,
+) -> Fill {
+    let mut fill = Fill::new(group)
+        .set("ref", r.phrase.clone())
+        .set("obj", o.phrase.clone())
+        .set("dimension", word)
+        .set("ref_value", ref_text)
+        .set("ratio", ratio_text)
+        .set("product", product_text)
+        .set("value", metres(&[value_si]));
+    fill.unit = "length-converted".into();
+    if ctx.config.imperial_units {
+        fill.values.insert("imperial", String::new());
+    }
+    fill.values_si = vec![value_si];
+    fill.ids = vec![r.id, o.id];
+    fill
+}
+
 /// The size of `o` along `word` as the image shows it: the pixel extent of its visible mask
 /// (rows for height, columns for length and width) times the depth of its box centre over the
 /// focal length. No ground-truth size enters.
@@ -75,20 +102,14 @@ fn visual_chain(
     if estimate <= 0.0 {
         return None;
     }
-    let mut fill = Fill::new("cot_visual")
-        .set("ref", r.phrase.clone())
-        .set("obj", o.phrase.clone())
-        .set("dimension", word)
-        .set("ref_value", ref_text)
-        .set("ratio", ratio_text)
-        .set("product", product_text)
-        .set("value", metres(&[estimate]));
-    fill.unit = "length-converted".into();
-    if ctx.config.imperial_units {
-        fill.values.insert("imperial", String::new());
-    }
-    fill.values_si = vec![estimate];
-    fill.ids = vec![r.id, o.id];
+    let mut fill = chain_fill(
+        "cot_visual",
+        ctx,
+        (r, o),
+        word,
+        [ref_text, ratio_text, product_text],
+        estimate,
+    );
     fill.definitions = vec![
         def.into(),
         format!(
@@ -125,20 +146,14 @@ pub(super) fn reference(ctx: &Ctx) -> Vec<Fill> {
             // it takes for shown reference x shown ratio to round to the shown product.
             let ref_text = format_2(ref_value);
             let (ratio_text, product_text) = consistent_ratio(&ref_text, value);
-            let mut cot = Fill::new("cot")
-                .set("ref", r.phrase.clone())
-                .set("obj", o.phrase.clone())
-                .set("dimension", word)
-                .set("ref_value", ref_text)
-                .set("ratio", ratio_text)
-                .set("product", product_text)
-                .set("value", metres(&[value]));
-            cot.unit = "length-converted".into();
-            if ctx.config.imperial_units {
-                cot.values.insert("imperial", String::new());
-            }
-            cot.values_si = vec![value];
-            cot.ids = vec![r.id, o.id];
+            let mut cot = chain_fill(
+                "cot",
+                ctx,
+                (r, o),
+                word,
+                [ref_text, ratio_text, product_text],
+                value,
+            );
             cot.definitions.push(def.into());
             out.push(cot);
             if ctx.config.visual_cot {
