@@ -303,7 +303,9 @@ fn parquet_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>>
 fn arrow_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
     use arrow::buffer::Buffer;
     use arrow::ipc::reader::StreamDecoder;
-    let bytes = std::fs::read(path)?;
+    // Regular files only, bounded like every binary input (docs/RELIABILITY.md).
+    let bytes = msmu_data::io::read_bounded(path, msmu_data::io::MAX_BINARY_FILE_BYTES)
+        .map_err(|e| anyhow!("{e}"))?;
     let is_file = bytes.starts_with(b"ARROW1");
     let what = if is_file {
         "not a readable Arrow IPC file"
@@ -333,39 +335,20 @@ fn arrow_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
     let mut decoder = StreamDecoder::new();
     let mut items = Vec::new();
     let mut row0 = 0;
-    loop {
-        // A file's batches end with an end-of-stream marker; what follows it is padding
-        // before the footer.
-        if is_file && ended(&buffer) {
-            break;
-        }
-        let decoded = match decoder.decode(&mut buffer) {
-            // The end-of-stream marker of a file, with the footer's alignment padding after it.
-            Err(e) if is_file && decoder.schema().is_some() && e.to_string().contains("EOS") => {
-                break
-            }
-            other => other.map_err(|e| anyhow!("{what} ({e})"))?,
-        };
-        match decoded {
-            Some(batch) => {
-                items.extend(batch_rows(&batch, row0, path, with_images)?);
-                row0 += batch.num_rows();
-            }
-            None => break,
-        }
+    // The range ends with the end-of-stream marker (the footer of a file follows it), so the
+    // decoder ends in its finished state with nothing left over.
+    while let Some(batch) = decoder
+        .decode(&mut buffer)
+        .map_err(|e| anyhow!("{what} ({e})"))?
+    {
+        items.extend(batch_rows(&batch, row0, path, with_images)?);
+        row0 += batch.num_rows();
     }
-    if !is_file {
-        decoder.finish().map_err(|e| anyhow!("{what} ({e})"))?;
-    }
+    decoder.finish().map_err(|e| anyhow!("{what} ({e})"))?;
     if decoder.schema().is_none() {
         bail!("{what} (no schema message)");
     }
     Ok(items)
-}
-
-/// Whether `rest` starts with the IPC end-of-stream marker (`0xFFFFFFFF 0x00000000`).
-fn ended(rest: &[u8]) -> bool {
-    rest.starts_with(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0])
 }
 
 pub(crate) fn str_at(a: &dyn Array, i: usize) -> Option<String> {
