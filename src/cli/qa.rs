@@ -1,6 +1,7 @@
 //! `msmu qa`: reads one scene, measures it, selects views and prints the generated QA, per view
 //! as a LLaVA conversation or (`--json`) one JSON line per QA pair.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use msmu_data::geom::select::SelectionRules;
 use msmu_data::geom::views::ViewSelectionConfig;
 use msmu_data::geom::visibility::VisibilityConfig;
 use msmu_data::io::{load_scene, ReadOptions};
+use msmu_data::pipeline::colors::add_view_colors;
 use msmu_data::qa::split::Split;
 use msmu_data::qa::{generate_scene, prepare_scene, QaConfig, QaPair, TemplateSet};
 
@@ -103,12 +105,14 @@ pub fn run(args: &QaArgs) -> anyhow::Result<ExitCode> {
         frame_stride: args.frame_stride,
         ..ViewSelectionConfig::default()
     };
-    let input = prepare_scene(
+    let mut input = prepare_scene(
         &scene,
         &SelectionRules::default(),
         &VisibilityConfig::default(),
         &view_config,
     );
+    // Colours of look-alike objects come from the images, as in `msmu build`.
+    add_view_colors(&mut input, &mut BTreeMap::new());
     let views = generate_scene(&input, &templates, &config);
     let split = plan.assign(&scene.meta.scene_id);
     let stdout = std::io::stdout();

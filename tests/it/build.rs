@@ -425,3 +425,120 @@ fn build_config_subsets_merge_at_any_depth() {
         "{err}"
     );
 }
+
+/// Every QA row records the build's profile and the box its sizes are stated for.
+#[test]
+fn qa_rows_record_their_profile_and_box_convention() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    for (profile, convention) in [("msmu", "gravity_aligned"), ("official", "axis_aligned")] {
+        let out = dir.path().join(profile);
+        ok(&[
+            "build",
+            "--scannet-root",
+            s(&f.join("scannet")),
+            "--out",
+            s(&out),
+            "--profile",
+            profile,
+        ]);
+        let mut n = 0;
+        for info in &Manifest::read(&out).unwrap().shards {
+            for row in read_shard(&out.join(&info.file)).unwrap() {
+                for qa in &row.qa {
+                    assert_eq!(
+                        (qa.profile.as_str(), qa.box_convention.as_str()),
+                        (profile, convention)
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 20, "{profile}: {n} QA");
+    }
+}
+
+/// Colour references come from the pixels: on synthetic scenes (one paint colour per object,
+/// faces shaded to 60-100 % of it) every colour a phrase names is one the object shows under
+/// its lighting, most are the paint colour's own name, and no other object of the label in the
+/// view is that colour all through the lit range (its paint at 70 % and at 100 %).
+#[test]
+fn colour_references_name_what_the_image_shows() {
+    use msmu_data::qa::colors::basic_color_name;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("scannet");
+    ok(&[
+        "synth",
+        "--out",
+        s(&root),
+        "--scenes",
+        "6",
+        "--seed",
+        "5",
+        "--frames",
+        "40",
+    ]);
+    let out = dir.path().join("ds");
+    ok(&["build", "--scannet-root", s(&root), "--out", s(&out)]);
+    let shown = |rgb: [u8; 3]| -> BTreeSet<&'static str> {
+        (60..=100)
+            .map(|k| basic_color_name(rgb.map(|c| (c as f64 * k as f64 / 100.0).round() as u8)))
+            .collect()
+    };
+    let (mut named, mut exact) = (0, 0);
+    for info in &Manifest::read(&out).unwrap().shards {
+        for row in read_shard(&out.join(&info.file)).unwrap() {
+            let truth: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(root.join("scans").join(&row.scene_id).join("truth.json"))
+                    .unwrap(),
+            )
+            .unwrap();
+            let paint = |id: u32| -> [u8; 3] {
+                let object = truth["objects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|o| o["instance_id"] == id)
+                    .unwrap();
+                [0, 1, 2].map(|i| object["color_rgb"][i].as_u64().unwrap() as u8)
+            };
+            for object in &row.objects {
+                let words: Vec<&str> = object.phrase.split(' ').collect();
+                let colour = words[1];
+                if !msmu_data::qa::colors::BASIC_COLORS
+                    .iter()
+                    .any(|(n, _)| *n == colour)
+                {
+                    continue;
+                }
+                named += 1;
+                let rgb = paint(object.instance_id);
+                assert!(
+                    shown(rgb).contains(colour),
+                    "{}: {} is painted {rgb:?}",
+                    row.id,
+                    object.phrase
+                );
+                exact += usize::from(basic_color_name(rgb) == colour);
+                for other in &row.objects {
+                    if other.instance_id != object.instance_id && other.label == object.label {
+                        let rgb = paint(other.instance_id);
+                        let lit = rgb.map(|c| (c as f64 * 0.7).round() as u8);
+                        assert!(
+                            basic_color_name(rgb) != colour || basic_color_name(lit) != colour,
+                            "{}: {} but instance {} of the label is {colour} too",
+                            row.id,
+                            object.phrase,
+                            other.instance_id
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(named >= 20, "{named} colour references");
+    assert!(
+        exact * 10 >= named * 9,
+        "{exact} of {named} name the paint colour itself"
+    );
+}

@@ -11,6 +11,7 @@ use msmu_data::geom::select::{check_object, SelectionRules};
 use msmu_data::geom::views::ViewSelectionConfig;
 use msmu_data::geom::visibility::VisibilityConfig;
 use msmu_data::io::{load_scene, ReadOptions};
+use msmu_data::pipeline::colors::add_view_colors;
 use msmu_data::qa::generate::{reference_candidates, DEF_HEIGHT, DEF_LENGTH, DEF_WIDTH};
 use msmu_data::qa::refer::{resolve, ReferMargins};
 use msmu_data::qa::templates::{fill, SHIPPED};
@@ -54,12 +55,14 @@ fn generate(seed: u64) -> Vec<Generated> {
         .map(|rel| {
             let dir = root().join(rel);
             let scene = load_scene(&dir, &ReadOptions::default()).unwrap();
-            let input = prepare_scene(
+            let mut input = prepare_scene(
                 &scene,
                 &SelectionRules::default(),
                 &VisibilityConfig::default(),
                 &view_config(),
             );
+            // Colours from the images, as `msmu build` and `msmu qa` name them.
+            add_view_colors(&mut input, &mut BTreeMap::new());
             let views = generate_scene(&input, &templates, &config);
             drop(input);
             Generated { dir, scene, views }
@@ -205,12 +208,13 @@ fn only_selected_objects_are_referenced_and_references_are_unambiguous() {
         position: config.position_attribute_margin,
     };
     for g in fixtures() {
-        let input = prepare_scene(
+        let mut input = prepare_scene(
             &g.scene,
             &rules,
             &VisibilityConfig::default(),
             &view_config(),
         );
+        add_view_colors(&mut input, &mut BTreeMap::new());
         assert_eq!(input.views.len(), g.views.len());
         for (view_in, view_qa) in input.views.iter().zip(&g.views) {
             let accepted: BTreeSet<u32> = view_in

@@ -127,6 +127,8 @@ fn qa_fields() -> Fields {
         Field::new("is_cot", DataType::Boolean, true),
         Field::new("answer_key", DataType::Utf8, true),
         list_of("definitions", DataType::Utf8, true),
+        utf8("profile"),
+        utf8("box_convention"),
     ])
 }
 
@@ -163,6 +165,7 @@ pub fn hf_features() -> Value {
         "instance_ids": list_feature(value("int64")), "template_id": value("string"),
         "is_cot": value("bool"), "answer_key": value("string"),
         "definitions": list_feature(value("string")),
+        "profile": value("string"), "box_convention": value("string"),
     });
     let image = || json!({"_type": "Image"});
     let features: serde_json::Map<String, Value> = [
@@ -361,6 +364,8 @@ fn qa_array(rows: &[SampleRow]) -> ArrayRef {
                 qa.iter().map(|q| q.definitions.len()).collect(),
                 strings(defs.into_iter()),
             ),
+            strings(qa.iter().map(|q| q.profile.as_str())),
+            strings(qa.iter().map(|q| q.box_convention.as_str())),
         ],
         None,
     );
@@ -663,6 +668,19 @@ fn read_qa(batch: &RecordBatch) -> Result<Vec<Vec<QaRow>>, ShapeError> {
     let cot = struct_child(&s, name, "is_cot")?
         .as_boolean_opt()
         .ok_or_else(|| shape("qa.is_cot", "not bool"))?;
+    // Schema versions 1 and 2 have no convention fields: read as empty.
+    let optional = |field: &str| -> Result<Option<&StringArray>, ShapeError> {
+        match s.column_by_name(field) {
+            None => Ok(None),
+            Some(_) => child_str(&s, name, field).map(Some),
+        }
+    };
+    let (profile, box_convention) = (optional("profile")?, optional("box_convention")?);
+    let text = |array: Option<&StringArray>, i: usize| -> String {
+        array
+            .filter(|a| a.is_valid(i))
+            .map_or_else(String::new, |a| a.value(i).to_string())
+    };
     let mut all = Vec::with_capacity(s.len());
     for i in 0..s.len() {
         let id_values = ids.value(i);
@@ -688,6 +706,8 @@ fn read_qa(batch: &RecordBatch) -> Result<Vec<Vec<QaRow>>, ShapeError> {
                 .iter()
                 .map(|d| d.unwrap_or("").to_string())
                 .collect(),
+            profile: text(profile, i),
+            box_convention: text(box_convention, i),
         });
     }
     Ok(split_by_offsets(list, all))
@@ -850,6 +870,8 @@ mod tests {
                     answer_key: (k == 1).then(|| "yes".into()),
                     definitions: vec!["d".into(); k],
                     is_cot: k == 2,
+                    profile: ["msmu", "official", ""][k % 3].into(),
+                    box_convention: "axis_aligned".into(),
                     ..QaRow::default()
                 })
                 .collect(),
@@ -870,16 +892,61 @@ mod tests {
     }
 
     #[test]
+    fn version_2_qa_without_convention_fields_reads_as_empty() {
+        let rows: Vec<SampleRow> = (0..3).map(sample).collect();
+        let batch = to_batch(&rows).unwrap();
+        let qa_index = batch.schema().index_of(col::QA).unwrap();
+        let list = batch.column(qa_index).as_list::<i32>();
+        let items = list.values().as_struct();
+        let keep: Vec<usize> = (0..items.num_columns())
+            .filter(|&c| {
+                !["profile", "box_convention"].contains(&items.fields()[c].name().as_str())
+            })
+            .collect();
+        let fields: Fields = keep.iter().map(|&c| items.fields()[c].clone()).collect();
+        let old_items = StructArray::new(
+            fields.clone(),
+            keep.iter().map(|&c| items.column(c).clone()).collect(),
+            None,
+        );
+        let old_list = ListArray::new(
+            Arc::new(Field::new("item", DataType::Struct(fields), true)),
+            list.offsets().clone(),
+            Arc::new(old_items),
+            None,
+        );
+        let mut columns = batch.columns().to_vec();
+        columns[qa_index] = Arc::new(old_list);
+        let mut schema_fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        schema_fields[qa_index] = Field::new(col::QA, columns[qa_index].data_type().clone(), true);
+        let old = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap();
+        let read = from_batch(&old).unwrap();
+        let mut expected = rows.clone();
+        for row in &mut expected {
+            for qa in &mut row.qa {
+                qa.profile.clear();
+                qa.box_convention.clear();
+            }
+        }
+        assert_eq!(read, expected);
+    }
+
+    #[test]
     fn features_file_matches_the_schema() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../schemas/dataset-v2.features.json"
+            "/../../schemas/dataset-v3.features.json"
         );
         let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(
             file,
             hf_features(),
-            "regenerate schemas/dataset-v2.features.json"
+            "regenerate schemas/dataset-v3.features.json"
         );
     }
 

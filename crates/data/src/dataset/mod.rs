@@ -3,7 +3,7 @@
 //! [`arrow_rows::col`]), the Parquet shard writer and whole-row reader ([`shard`]), the
 //! projected row-group reader of the trainer and `msmu predict` ([`reader`], [`ModelRow`]),
 //! and the one atomic file writer ([`atomic`]). Schema version [`SCHEMA_VERSION`] is
-//! documented in `schemas/dataset-v2.md` and `schemas/dataset-v2.features.json`.
+//! documented in `schemas/dataset-v3.md` and `schemas/dataset-v3.features.json`.
 
 pub mod arrow_rows;
 pub mod atomic;
@@ -14,12 +14,12 @@ pub mod shard;
 
 use serde::{Deserialize, Serialize};
 
-use crate::qa::{QaPair, Turn};
+use crate::qa::{BoxConvention, QaPair, Turn};
 use depth_png::DepthSource;
 
 /// Version of the row layout; bump on any change of columns or their meaning.
 /// Version 2 added `depth_source`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Encoded image file (JPEG or PNG) as Hugging Face stores an `Image` feature.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,10 +79,17 @@ pub struct QaRow {
     pub is_cot: bool,
     pub answer_key: Option<String>,
     pub definitions: Vec<String>,
+    /// The conventions profile of the build (`msmu build --profile`: `msmu`, `official`);
+    /// empty in shards of schema version 1 and 2, which did not record it.
+    pub profile: String,
+    /// The box the QA's sizes and centres are stated for: `gravity_aligned` or
+    /// `axis_aligned`; empty in shards of schema version 1 and 2.
+    pub box_convention: String,
 }
 
-impl From<&QaPair> for QaRow {
-    fn from(qa: &QaPair) -> Self {
+impl QaRow {
+    /// The row of a generated pair, recording the build's profile and box convention.
+    pub fn new(qa: &QaPair, profile: &str, box_convention: BoxConvention) -> QaRow {
         QaRow {
             family: qa.family.scorer_name().to_string(),
             r#type: qa.raw_type.clone(),
@@ -95,6 +102,8 @@ impl From<&QaPair> for QaRow {
             is_cot: qa.is_cot,
             answer_key: qa.answer_key.clone(),
             definitions: qa.definitions.clone(),
+            profile: profile.to_string(),
+            box_convention: box_convention.as_str().to_string(),
         }
     }
 }

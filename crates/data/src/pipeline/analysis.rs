@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::geom::measure::{measure_scene, ObjectMeasurement};
 use crate::geom::views::{
-    analysis_camera, select_views, select_views_keeping_renders, AnalysisResolution, SelectedView,
+    select_views, select_views_keeping_renders, AnalysisResolution, SelectedView,
     ViewSelectionStats,
 };
 use crate::render::{render, RenderConfig, RenderedView};
@@ -68,13 +68,13 @@ pub(super) fn analyse_scene(scene: &Scene, ctx: &SceneContext) -> SceneAnalysis 
     }
 }
 
-/// The depth camera of a frame and its render: the `kept` visibility render when it was made
-/// with that camera, else a fresh render with the default settings.
+/// The depth camera of a frame and its render: the `kept` render of the frame when it was made
+/// at that camera's size (a visibility render with the default settings, or an earlier depth
+/// render), else a fresh render with the default settings.
 pub(super) fn depth_render(
     scene: &Scene,
     frame_index: usize,
     kept: Option<RenderedView>,
-    resolution: AnalysisResolution,
 ) -> (CameraModel, RenderedView) {
     let frame = &scene.frames[frame_index];
     let depth_model = depth_camera_model(scene, frame_index);
@@ -83,7 +83,7 @@ pub(super) fn depth_render(
         world_from_camera: frame.world_from_camera,
     };
     let rendered = match kept {
-        Some(kept) if analysis_camera(frame, resolution).model == depth_model => kept,
+        Some(kept) if (kept.width, kept.height) == (depth_model.width, depth_model.height) => kept,
         _ => render(
             &scene.mesh,
             &scene.face_instance,

@@ -14,6 +14,7 @@
 //! folder.
 
 mod analysis;
+pub mod colors;
 pub mod estimate;
 mod resume;
 mod rows;

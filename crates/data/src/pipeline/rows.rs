@@ -9,12 +9,12 @@ use crate::dataset::{CameraRow, ImageBlob, ObjectRow, QaRow, SampleRow};
 use crate::geom::measure::find_measurement;
 use crate::geom::views::{analysis_camera, AnalysisResolution};
 use crate::geom::visibility::find_visibility;
-use crate::io::frames::read_color_checked;
 use crate::qa::{generate_scene, prepare_selected, SceneQaInput, ViewInput, ViewQa};
 use crate::render::RenderedView;
 use crate::scene::{pose_to_row_major, CameraModel, Frame, ImageSource, Scene};
 
 use super::analysis::{depth_render, SceneAnalysis};
+use super::colors::{add_view_colors, read_image, ReadImage};
 use super::estimate::estimated_png;
 use super::scene::SceneContext;
 
@@ -33,14 +33,16 @@ pub(super) fn scene_rows(
         mut renders,
         ..
     } = analysis;
-    let input = prepare_selected(scene, measurements, selected, &ctx.config.selection);
+    let mut input = prepare_selected(scene, measurements, selected, &ctx.config.selection);
+    let mut images = add_view_colors(&mut input, &mut renders);
     let views = generate_scene(&input, ctx.templates, &ctx.config.qa);
     let mut rows = Vec::new();
     for (view, qa) in input.views.iter().zip(&views) {
         if qa.qa.is_empty() {
             continue;
         }
-        match view_row(&input, view, qa, &mut renders, ctx, split) {
+        let image = images.remove(&view.selected.frame_index);
+        match view_row(&input, view, qa, image, &mut renders, ctx, split) {
             Ok(row) => {
                 rec.images += 1;
                 rec.qa += qa.qa.len() as u64;
@@ -55,11 +57,13 @@ pub(super) fn scene_rows(
     rows
 }
 
-/// The row of one view with QA, or the warning that says why the view is dropped.
+/// The row of one view with QA, or the warning that says why the view is dropped. `image` is
+/// the colour image when [`add_view_colors`] already read it.
 fn view_row(
     input: &SceneQaInput,
     view: &ViewInput,
     qa: &ViewQa,
+    image: Option<ReadImage>,
     renders: &mut BTreeMap<usize, RenderedView>,
     ctx: &SceneContext,
     split: &str,
@@ -72,19 +76,11 @@ fn view_row(
     let Some(color_source) = &frame.color_image else {
         return Err(format!("frame {}: no colour image, view dropped", frame.id));
     };
-    let image_bytes = read_color_checked(color_source, (frame.color.width, frame.color.height))
-        .map_err(|problem| {
-            format!(
-                "frame {}: colour image unreadable ({problem}), view dropped",
-                frame.id
-            )
-        })?;
-    let (depth_model, rendered) = depth_render(
-        scene,
-        frame_index,
-        renders.remove(&frame_index),
-        config.views.analysis_resolution,
-    );
+    let image_bytes = match image {
+        Some(read) => read?,
+        None => read_image(frame, color_source)?,
+    };
+    let (depth_model, rendered) = depth_render(scene, frame_index, renders.remove(&frame_index));
     let (depth_png, depth_source) = match ctx.estimator {
         None => (
             encode_png_gray16(
@@ -127,7 +123,11 @@ fn view_row(
         depth_intrinsics: camera_row(&depth_model),
         world_from_camera: pose_to_row_major(&frame.world_from_camera),
         objects,
-        qa: qa.qa.iter().map(QaRow::from).collect(),
+        qa: qa
+            .qa
+            .iter()
+            .map(|pair| QaRow::new(pair, &config.profile, config.qa.box_convention))
+            .collect(),
         conversations: qa.conversation.clone(),
     })
 }

@@ -252,6 +252,16 @@ pub enum BoxConvention {
     AxisAligned,
 }
 
+impl BoxConvention {
+    /// The name in configurations and in the `qa.box_convention` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoxConvention::GravityAligned => "gravity_aligned",
+            BoxConvention::AxisAligned => "axis_aligned",
+        }
+    }
+}
+
 impl Default for QaConfig {
     fn default() -> Self {
         let caps = [

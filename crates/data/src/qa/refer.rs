@@ -1,22 +1,22 @@
 //! Unambiguous references to objects without a VLM: "the chair" when the label is unique among
-//! the instances visible in the view, else "the white chair" (dominant vertex colour), "the
+//! the instances visible in the view, else "the white chair" (the basic colour covering most
+//! of the object's pixels in the image, [`crate::qa::colors`]), "the
 //! larger chair" / "the largest chair" (volume of the gravity-aligned box), or "the leftmost
 //! chair" (mask centroid x). A reference is used only when [`resolve`], an independent reading
 //! of the phrase, finds exactly the intended instance among *all* visible instances of the
 //! label (also those that selection rejected: an occluded look-alike is still in the image).
 
-use std::collections::BTreeMap;
-
-use crate::qa::colors::{color_name, PALETTE};
-use crate::scene::{InstanceId, Scene};
+use crate::qa::colors::{ColorShares, BASIC_COLORS};
+use crate::scene::InstanceId;
 
 /// One instance visible in a view, with what references may say about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     pub id: InstanceId,
     pub label: String,
-    /// Dominant palette colour of the instance's vertices.
-    pub color: &'static str,
+    /// The basic colours of the instance's pixels in the view's image; `None` when the image
+    /// was not looked at (the label is unique in the view, so no colour is needed).
+    pub colors: Option<ColorShares>,
     pub volume_m3: f64,
     /// Normalised x of the mask centroid.
     pub centroid_x: f64,
@@ -29,30 +29,6 @@ pub struct ReferMargins {
     pub size: f64,
     /// "leftmost": centroid x at least `position` smaller than every other's.
     pub position: f64,
-}
-
-/// Dominant palette colour name per instance (majority over its vertices; ties by palette
-/// order), sorted by id.
-pub fn dominant_colors(scene: &Scene) -> BTreeMap<InstanceId, &'static str> {
-    let mut out = BTreeMap::new();
-    for instance in &scene.instances {
-        let mut votes = vec![0usize; PALETTE.len()];
-        for &vertex in &instance.vertex_indices {
-            if let Some(rgb) = scene.mesh.colors_rgb.get(vertex as usize) {
-                let name = color_name(*rgb);
-                if let Some(slot) = PALETTE.iter().position(|(n, _)| *n == name) {
-                    votes[slot] += 1;
-                }
-            }
-        }
-        let best = votes
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
-            .map_or(0, |(i, _)| i);
-        out.insert(instance.id, PALETTE[best].0);
-    }
-    out
 }
 
 /// The instances of `candidates` that `phrase` designates (empty when the phrase is not of a
@@ -101,7 +77,12 @@ pub fn resolve(candidates: &[Candidate], phrase: &str, margins: ReferMargins) ->
             "smaller" | "smallest" => dominates(c, &size_key, &smaller),
             "leftmost" => dominates(c, &x_key, &lefter),
             "rightmost" => dominates(c, &x_key, &righter),
-            colour => c.color == colour,
+            // A colour designates every object that could be called so (or whose colour is
+            // not known): "the white chair" is ambiguous next to a half-white chair.
+            colour if BASIC_COLORS.iter().any(|(n, _)| *n == colour) => {
+                c.colors.as_ref().is_none_or(|s| s.could_be(colour))
+            }
+            _ => false,
         })
         .map(|c| c.id)
         .collect();
@@ -131,7 +112,13 @@ pub fn describe(candidates: &[Candidate], id: InstanceId, margins: ReferMargins)
     } else {
         ("largest", "smallest")
     };
-    let attributes = ["", target.color, bigger, smaller, "leftmost", "rightmost"];
+    let colour = target
+        .colors
+        .as_ref()
+        .and_then(ColorShares::dominant)
+        .unwrap_or("");
+    // An unknown colour is "": the bare label again, already tried.
+    let attributes = ["", colour, bigger, smaller, "leftmost", "rightmost"];
     attributes.iter().find_map(|attribute| {
         let phrase = if attribute.is_empty() {
             format!("the {}", target.label)
@@ -151,11 +138,19 @@ mod tests {
         position: 0.05,
     };
 
+    /// A candidate whose pixels are all of one basic colour.
     fn cand(id: u32, label: &str, color: &'static str, volume: f64, x: f64) -> Candidate {
+        let shares = BASIC_COLORS
+            .iter()
+            .map(|(n, _)| if *n == color { 1.0 } else { 0.0 })
+            .collect();
         Candidate {
             id: InstanceId(id),
             label: label.into(),
-            color,
+            colors: Some(ColorShares {
+                pixels: 1000,
+                shares,
+            }),
             volume_m3: volume,
             centroid_x: x,
         }
@@ -197,5 +192,29 @@ mod tests {
         check(&same_size, 3, None);
         assert!(resolve(&same_size, "the box", M).len() == 3);
         assert!(resolve(&same_size, "a box", M).is_empty());
+        assert!(resolve(&same_size, "the teal box", M).is_empty());
+    }
+
+    #[test]
+    fn a_colour_is_not_used_when_another_object_could_be_called_so() {
+        let mut c = [
+            cand(1, "chair", "white", 0.2, 0.2),
+            cand(2, "chair", "red", 0.2, 0.5),
+        ];
+        check(&c, 1, Some("the white chair"));
+        // Chair 2 turns out to be 30 % white: "the white chair" could mean either.
+        let white = BASIC_COLORS
+            .iter()
+            .position(|(n, _)| *n == "white")
+            .unwrap();
+        let red = BASIC_COLORS.iter().position(|(n, _)| *n == "red").unwrap();
+        let shares = &mut c[1].colors.as_mut().unwrap().shares;
+        (shares[white], shares[red]) = (0.3, 0.7);
+        check(&c, 1, Some("the leftmost chair"));
+        check(&c, 2, Some("the red chair"));
+        // An object whose colour was not seen could be any colour.
+        c[1].colors = None;
+        check(&c, 1, Some("the leftmost chair"));
+        check(&c, 2, Some("the rightmost chair"));
     }
 }

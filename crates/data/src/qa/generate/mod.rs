@@ -1,8 +1,9 @@
 //! The family generators and the per-image mix.
 //!
-//! [`prepare_scene`] does the geometry once per scene (measurements, BVHs, dominant colours,
-//! selected views, and each selected view's full visibility list, which includes the objects
-//! that selection rejected). [`generate_view`] then builds every candidate QA pair of each
+//! [`prepare_scene`] does the geometry once per scene (measurements, BVHs, selected views, and
+//! each selected view's full visibility list, which includes the objects that selection
+//! rejected); the caller that has the images adds the colours of the objects that need one
+//! ([`ViewInput::colors`], [`colour_wanted`]). [`generate_view`] then builds every candidate QA pair of each
 //! family for one view, from the view's *accepted* objects only, caps each family, and picks
 //! pairs family by family with weights [`QaConfig::mix`] until [`QaConfig::max_per_image`].
 //! Candidate `i` of family `f` draws its phrasings and unit from the stream
@@ -35,8 +36,9 @@ use crate::geom::measure::{find_measurement, measure_scene, ObjectMeasurement};
 use crate::geom::select::SelectionRules;
 use crate::geom::views::{select_views, SelectedView, ViewSelectionConfig};
 use crate::geom::visibility::{InstanceVisibility, VisibilityConfig};
+use crate::qa::colors::ColorShares;
 use crate::qa::language::display_name;
-use crate::qa::refer::{describe, dominant_colors, Candidate, ReferMargins};
+use crate::qa::refer::{describe, Candidate, ReferMargins};
 use crate::qa::templates::TemplateSet;
 use crate::qa::{conversation, stable_seed, BoxConvention, Family, QaConfig, QaPair, Turn};
 use crate::scene::{Camera, InstanceId, Scene};
@@ -77,7 +79,6 @@ pub struct SceneQaInput<'a> {
     pub scene: &'a Scene,
     pub measurements: Vec<ObjectMeasurement>,
     pub bvhs: Vec<(InstanceId, TriangleBvh)>,
-    pub colors: BTreeMap<InstanceId, &'static str>,
     pub views: Vec<ViewInput>,
     pub rules: SelectionRules,
 }
@@ -88,6 +89,9 @@ pub struct ViewInput {
     pub selected: SelectedView,
     /// Every instance seen in the view (accepted or not), sorted by id.
     pub visible: Vec<InstanceVisibility>,
+    /// Colours of the instances in the image, for those [`colour_wanted`] names (empty when
+    /// the image was not looked at: references then use no colour).
+    pub colors: BTreeMap<InstanceId, ColorShares>,
 }
 
 /// The QA of one image.
@@ -129,13 +133,13 @@ pub fn prepare_selected<'a>(
             ViewInput {
                 selected: view,
                 visible,
+                colors: BTreeMap::new(),
             }
         })
         .collect();
     SceneQaInput {
         scene,
         bvhs: build_instance_bvhs(scene),
-        colors: dominant_colors(scene),
         measurements,
         views,
         rules: rules.clone(),
@@ -346,11 +350,26 @@ pub fn reference_candidates(input: &SceneQaInput, view: &ViewInput) -> Vec<Candi
             Some(Candidate {
                 id: v.instance_id,
                 label: display_name(&instance.label),
-                color: input.colors.get(&v.instance_id).copied().unwrap_or("grey"),
+                colors: view.colors.get(&v.instance_id).cloned(),
                 volume_m3: m.length_m * m.width_m * m.height_m,
                 centroid_x: v.centroid_norm[0],
             })
         })
+        .collect()
+}
+
+/// The reference candidates of the view whose label another candidate shares: only these may
+/// need their colour to be named ("the white chair"), so only their pixels are looked at.
+pub fn colour_wanted(input: &SceneQaInput, view: &ViewInput) -> Vec<InstanceId> {
+    let candidates = reference_candidates(input, view);
+    let mut per_label: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &candidates {
+        *per_label.entry(c.label.as_str()).or_default() += 1;
+    }
+    candidates
+        .iter()
+        .filter(|c| per_label[c.label.as_str()] > 1)
+        .map(|c| c.id)
         .collect()
 }
 
