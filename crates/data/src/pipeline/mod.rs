@@ -1,7 +1,8 @@
 //! `msmu build`: the main job. Plans the scenes (discovery, `--shard K/N`, splits), builds them
-//! in parallel windows ([`scene::build_scene`], pure), and streams the rows in scene order into
-//! per-split Parquet shards. Memory is bounded by the window (2 x threads scenes), not by the
-//! number of scenes.
+//! in parallel in a sliding window ([`scene::build_scene`], pure: a worker takes the next scene
+//! as soon as it is free), and streams the rows in scene order into per-split Parquet shards
+//! from the calling thread. Memory is bounded by the window (2 x threads scenes built or
+//! waiting to be written), not by the number of scenes.
 //!
 //! **Resume.** Shards are cut at scene boundaries, and a shard is closed before a scene whose
 //! rows would take it over the size limit, so shard contents depend only on the ordered scene
@@ -21,12 +22,11 @@ mod rows;
 pub mod scene;
 mod sink;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::manifest::{Manifest, SceneRecord};
@@ -242,11 +242,35 @@ pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
         .num_threads(plan.threads)
         .build()
         .context("starting the thread pool")?;
+    // A sliding window: every worker builds the next scene as soon as it is free, while this
+    // thread writes finished scenes in scene order. At most `window` scenes are being built
+    // or wait to be written (memory stays bounded); rows enter the shard writers in scene
+    // order, so the output does not depend on which scene finishes first.
     let window = (plan.threads * 2).max(2);
-    for chunk in todo.chunks(window) {
-        let outputs: Vec<SceneOutput> =
-            pool.install(|| chunk.par_iter().map(|job| build_scene(job, &ctx)).collect());
-        for (job, output) in chunk.iter().zip(outputs) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, SceneOutput)>();
+    pool.in_place_scope(|scope| -> anyhow::Result<()> {
+        let mut finished: BTreeMap<usize, SceneOutput> = BTreeMap::new();
+        let mut next_spawn = 0;
+        for next_write in 0..todo.len() {
+            while next_spawn < todo.len() && next_spawn < next_write + window {
+                let (job, done, ctx) = (&todo[next_spawn], done_tx.clone(), &ctx);
+                let index = next_spawn;
+                scope.spawn(move |_| {
+                    // The receiver is gone only when writing failed: nothing to report to.
+                    let _ = done.send((index, build_scene(job, ctx)));
+                });
+                next_spawn += 1;
+            }
+            let output = loop {
+                if let Some(output) = finished.remove(&next_write) {
+                    break output;
+                }
+                let (index, output) = done_rx
+                    .recv()
+                    .context("a scene worker stopped without a result")?;
+                finished.insert(index, output);
+            };
+            let job = &todo[next_write];
             sink.push_scene(
                 &job.scene_id,
                 &output.record.split,
@@ -258,7 +282,8 @@ pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
             }
             resume.record_scene(job.scene_id.clone(), output.record);
         }
-    }
+        Ok(())
+    })?;
     if !resume.is_finalized() {
         sink.close_all(&mut resume)?;
         resume.finalize(&plan.jobs)?;
