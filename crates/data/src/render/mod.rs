@@ -115,7 +115,7 @@ pub fn faces_coverage(
     columns: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
 ) -> FaceCoverage {
-    let mut r = Rasterizer::for_faces(mesh, &[], camera, config, faces);
+    let mut r = Rasterizer::for_faces_windowed(mesh, camera, config, faces);
     for &f in faces {
         r.draw_face(f as usize);
     }
@@ -373,6 +373,74 @@ impl Plane {
 /// Most vertices a triangle clipped by the near plane and four guard planes can have.
 const MAX_POLY: usize = 8;
 
+/// The rectangle of image pixels a render's buffers hold (inclusive bounds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PixelWindow {
+    x0: i64,
+    x1: i64,
+    y0: i64,
+    y1: i64,
+    /// Buffer row length, `x1 - x0 + 1`.
+    stride: usize,
+}
+
+impl PixelWindow {
+    fn whole(width: i64, height: i64) -> PixelWindow {
+        PixelWindow {
+            x0: 0,
+            x1: width - 1,
+            y0: 0,
+            y1: height - 1,
+            stride: width.max(0) as usize,
+        }
+    }
+
+    /// Pixels held (0 for an empty window).
+    fn len(&self) -> usize {
+        if self.x1 < self.x0 || self.y1 < self.y0 {
+            0
+        } else {
+            self.stride * (self.y1 - self.y0 + 1) as usize
+        }
+    }
+
+    /// The window of the pixels that triangles over `vertices` can cover, within the image:
+    /// the pixel box of their snapped positions, which bounds every triangle's own box (see
+    /// [`Rasterizer::raster_triangle`]). `None` (use the whole image) when a vertex is behind
+    /// the near plane or outside the guard band: its faces are clipped, and the clipped
+    /// polygon's vertices are not among these.
+    fn of_vertices(
+        vertices: &[u32],
+        outcode: &[u8],
+        proj: &[ProjVertex],
+        width: i64,
+        height: i64,
+    ) -> Option<PixelWindow> {
+        let (mut min, mut max) = ([i64::MAX; 2], [i64::MIN; 2]);
+        for &v in vertices {
+            if outcode[v as usize] & (1 | 64) != 0 {
+                return None;
+            }
+            let snapped = proj[v as usize].snapped;
+            for axis in 0..2 {
+                min[axis] = min[axis].min(snapped[axis] as i64);
+                max[axis] = max[axis].max(snapped[axis] as i64);
+            }
+        }
+        let ceil_px = |s: i64| (s + (1 << SUBPIXEL_BITS) - 1) >> SUBPIXEL_BITS;
+        let floor_px = |s: i64| s >> SUBPIXEL_BITS;
+        let (x0, x1) = (ceil_px(min[0]).max(0), floor_px(max[0]).min(width - 1));
+        let (y0, y1) = (ceil_px(min[1]).max(0), floor_px(max[1]).min(height - 1));
+        Some(PixelWindow {
+            x0,
+            x1,
+            y0,
+            y1,
+            stride: (x1 - x0 + 1).max(0) as usize,
+        })
+    }
+}
+
 struct Rasterizer<'a> {
     mesh: &'a Mesh,
     face_instance: &'a [u32],
@@ -400,6 +468,11 @@ struct Rasterizer<'a> {
     inv_depth: Vec<f32>,
     /// Instance ids, same layout as `inv_depth`.
     instance: Vec<u32>,
+    /// The pixels the buffers hold: the whole image, or for [`faces_coverage`] the rectangle
+    /// that the faces' vertices span (every pixel they can cover lies in it), so that a small
+    /// object on a large virtual image clears and scans only its own pixels. Pixel `(x, y)`
+    /// of the image is buffer entry `(y - window.y0) * window.stride + (x - window.x0)`.
+    window: PixelWindow,
     /// Interpolated colour (unpadded, `width * height`), when `RenderConfig::with_color`.
     color: Option<Vec<[u8; 3]>>,
     /// `1/z` bounds of the depth range: the near bound (with a 1e-9 relative tolerance) and
@@ -419,7 +492,7 @@ impl<'a> Rasterizer<'a> {
         camera: &Camera,
         config: &RenderConfig,
     ) -> Self {
-        Self::with_vertex_stage(mesh, face_instance, camera, config, None)
+        Self::with_vertex_stage(mesh, face_instance, camera, config, None, false)
     }
 
     /// A rasterizer that may only draw `faces`: the vertex stage runs on their vertices
@@ -431,7 +504,18 @@ impl<'a> Rasterizer<'a> {
         config: &RenderConfig,
         faces: &[u32],
     ) -> Self {
-        Self::with_vertex_stage(mesh, face_instance, camera, config, Some(faces))
+        Self::with_vertex_stage(mesh, face_instance, camera, config, Some(faces), false)
+    }
+
+    /// [`Rasterizer::for_faces`] whose buffers hold only the pixels the faces can cover
+    /// ([`PixelWindow::of_vertices`]); such a rasterizer can only [`Rasterizer::coverage`].
+    fn for_faces_windowed(
+        mesh: &'a Mesh,
+        camera: &Camera,
+        config: &RenderConfig,
+        faces: &[u32],
+    ) -> Self {
+        Self::with_vertex_stage(mesh, &[], camera, config, Some(faces), true)
     }
 
     fn with_vertex_stage(
@@ -440,6 +524,7 @@ impl<'a> Rasterizer<'a> {
         camera: &Camera,
         config: &RenderConfig,
         faces: Option<&[u32]>,
+        windowed: bool,
     ) -> Self {
         let k = camera.model.intrinsics;
         let (width, height) = (camera.model.width, camera.model.height);
@@ -495,6 +580,14 @@ impl<'a> Rasterizer<'a> {
                 );
             }
         }
+        let (w, h) = (width as i64, height as i64);
+        let window = match faces {
+            Some(_) if windowed => {
+                PixelWindow::of_vertices(&vertices.used, &vertices.outcode, &vertices.proj, w, h)
+                    .unwrap_or(PixelWindow::whole(w, h))
+            }
+            _ => PixelWindow::whole(w, h),
+        };
         Rasterizer {
             mesh,
             face_instance,
@@ -507,8 +600,9 @@ impl<'a> Rasterizer<'a> {
             height: height as i64,
             camera_from_world,
             vertices,
-            inv_depth: vec![0.0; width as usize * height as usize + LANES],
-            instance: vec![0; width as usize * height as usize + LANES],
+            inv_depth: vec![0.0; window.len() + LANES],
+            instance: vec![0; window.len() + LANES],
+            window,
             color: config
                 .with_color
                 .then(|| vec![[0, 0, 0]; width as usize * height as usize]),
@@ -527,6 +621,7 @@ impl<'a> Rasterizer<'a> {
 
     /// Turns the 1/z buffer into metric depth (in place) and drops the padding.
     fn finish(self) -> RenderedView {
+        debug_assert_eq!(self.window, PixelWindow::whole(self.width, self.height));
         SCRATCH.set(self.vertices);
         let n = (self.width * self.height) as usize;
         let mut depth_m = self.inv_depth;
@@ -556,18 +651,21 @@ impl<'a> Rasterizer<'a> {
         rows: std::ops::Range<usize>,
     ) -> FaceCoverage {
         SCRATCH.set(self.vertices);
-        let width = self.width as usize;
-        let n = width * self.height as usize;
+        let window = self.window;
         let mut counts = FaceCoverage::default();
-        if width == 0 {
+        let n = window.len();
+        if n == 0 {
             return counts;
         }
-        for (y, row) in self.inv_depth[..n].chunks_exact(width).enumerate() {
+        // The rectangle's columns in buffer coordinates.
+        let x0 = window.x0 as usize;
+        let start = columns.start.clamp(x0, x0 + window.stride) - x0;
+        let end = columns.end.clamp(x0 + start, x0 + window.stride) - x0;
+        let rows_held = self.inv_depth[..n].chunks_exact(window.stride);
+        for (y, row) in (window.y0 as usize..).zip(rows_held) {
             let covered = row.iter().filter(|&&d| d > 0.0).count() as u64;
             counts.covered_px += covered;
             if covered > 0 && rows.contains(&y) {
-                let start = columns.start.min(width);
-                let end = columns.end.clamp(start, width);
                 counts.covered_in_rect_px +=
                     row[start..end].iter().filter(|&&d| d > 0.0).count() as u64;
             }
@@ -718,10 +816,13 @@ impl<'a> Rasterizer<'a> {
         // Bounding box of the snapped triangle in whole pixels, clipped to the image.
         let ceil_px = |s: i64| (s + (1 << SUBPIXEL_BITS) - 1) >> SUBPIXEL_BITS;
         let floor_px = |s: i64| s >> SUBPIXEL_BITS;
-        let x_start = ceil_px(p[0].0.min(p[1].0).min(p[2].0)).max(0);
-        let x_end = floor_px(p[0].0.max(p[1].0).max(p[2].0)).min(self.width - 1);
-        let y_start = ceil_px(p[0].1.min(p[1].1).min(p[2].1)).max(0);
-        let y_end = floor_px(p[0].1.max(p[1].1).max(p[2].1)).min(self.height - 1);
+        // The window holds every pixel a triangle of its faces can cover (for a whole render it
+        // is the image), so clipping to it drops nothing.
+        let window = self.window;
+        let x_start = ceil_px(p[0].0.min(p[1].0).min(p[2].0)).max(window.x0);
+        let x_end = floor_px(p[0].0.max(p[1].0).max(p[2].0)).min(window.x1);
+        let y_start = ceil_px(p[0].1.min(p[1].1).min(p[2].1)).max(window.y0);
+        let y_end = floor_px(p[0].1.max(p[1].1).max(p[2].1)).min(window.y1);
         if x_start > x_end || y_start > y_end {
             return;
         }
@@ -812,7 +913,7 @@ impl<'a> Rasterizer<'a> {
                     &chunks,
                     &mut self.inv_depth,
                     &mut self.instance,
-                    self.width as usize,
+                    &window,
                     (x_lo, x_hi),
                     (y_lo, y_hi),
                 );
@@ -821,6 +922,7 @@ impl<'a> Rasterizer<'a> {
         }
 
         let width = self.width as usize;
+        let (stride, x0, y0) = (window.stride, window.x0 as usize, window.y0 as usize);
         // Disjoint borrows of the buffers, sliced per row below, so the pixel loop works on
         // plain slices (no bounds checks, pointers kept in registers).
         let inv_depth = &mut self.inv_depth;
@@ -829,7 +931,8 @@ impl<'a> Rasterizer<'a> {
         for y in y_lo..y_hi {
             let mut e = row;
             let yf = y as f64;
-            let span = y * width + x_lo..y * width + x_hi;
+            let at = (y - y0) * stride + x_lo - x0;
+            let span = at..at + (x_hi - x_lo);
             let inv_row = &mut inv_depth[span.clone()];
             let inst_row = &mut instance_buf[span];
             let row_inv_z = zb * yf + zc;
@@ -901,10 +1004,11 @@ impl ChunkedTriangle {
         &self,
         inv_depth: &mut [f32],
         instance: &mut [u32],
-        stride: usize,
+        window: &PixelWindow,
         (x_lo, x_hi): (usize, usize),
         (y_lo, y_hi): (usize, usize),
     ) {
+        let (stride, x0, y0) = (window.stride, window.x0 as usize, window.y0 as usize);
         const STEP: i32 = LANES as i32;
         let lane = i32x8::new([0, 1, 2, 3, 4, 5, 6, 7]);
         let lane_x = self.step_x.map(|s| lane * i32x8::splat(s));
@@ -930,7 +1034,7 @@ impl ChunkedTriangle {
             while dx0 < width {
                 let covered = (e[0] | e[1] | e[2] | in_box).simd_gt(i32x8::splat(-1));
                 if covered.any() {
-                    let at = y * stride + x_lo + dx0 as usize;
+                    let at = (y - y0) * stride + (x_lo - x0) + dx0 as usize;
                     let inv_chunk: &mut [f32; LANES] = (&mut inv_depth[at..at + LANES])
                         .try_into()
                         .expect("the buffers are padded by LANES pixels");
@@ -1300,6 +1404,78 @@ mod tests {
             );
         }
         assert!(codes.contains(&0) && codes.iter().any(|&c| c & 1 == 1));
+    }
+
+    /// Coverage counted in a window around compact objects (inside the image, across its
+    /// border, across the near plane, beyond the far plane) equals the count from the
+    /// full-image render of the same faces, for rectangles inside, across and outside the
+    /// window.
+    #[test]
+    fn windowed_coverage_equals_full_image_counts() {
+        use rand::{Rng, SeedableRng};
+        let (w, h) = (80usize, 60usize);
+        let cam = camera(w as u32, h as u32, Pose::identity());
+        let config = RenderConfig {
+            far_m: 5.0,
+            ..RenderConfig::default()
+        };
+        let mut windows_smaller_than_the_image = 0;
+        for seed in 0..200u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut mesh = Mesh::default();
+            let centre: [f32; 3] = [
+                rng.random_range(-0.6..0.6),
+                rng.random_range(-0.5..0.5),
+                rng.random_range(0.02..6.0),
+            ];
+            let radius: f32 = rng.random_range(0.005..0.4);
+            for _ in 0..12 {
+                let base = mesh.positions_m.len() as u32;
+                for _ in 0..3 {
+                    mesh.positions_m
+                        .push(centre.map(|c| c + rng.random_range(-radius..radius)));
+                    mesh.colors_rgb.push([0; 3]);
+                }
+                mesh.triangles.push([base, base + 1, base + 2]);
+            }
+            let faces: Vec<u32> = (0..mesh.triangles.len() as u32).collect();
+            let image = render_faces(&mesh, &[], &faces, &cam, &config);
+            let covered = |u: usize, v: usize| image.depth_m[v * w + u] > 0.0;
+            let windowed = Rasterizer::for_faces_windowed(&mesh, &cam, &config, &faces);
+            windows_smaller_than_the_image += usize::from(windowed.window.len() < w * h);
+            drop(windowed);
+            for _ in 0..4 {
+                let x = rng.random_range(0..w + 10);
+                let y = rng.random_range(0..h + 10);
+                let (columns, rows) = (
+                    x..x + rng.random_range(0..40),
+                    y..y + rng.random_range(0..30),
+                );
+                let coverage =
+                    faces_coverage(&mesh, &faces, &cam, &config, columns.clone(), rows.clone());
+                let all = (0..h)
+                    .flat_map(|v| (0..w).map(move |u| (u, v)))
+                    .filter(|&(u, v)| covered(u, v))
+                    .count() as u64;
+                let in_rect = (0..h)
+                    .filter(|v| rows.contains(v))
+                    .flat_map(|v| (0..w).filter(|u| columns.contains(u)).map(move |u| (u, v)))
+                    .filter(|&(u, v)| covered(u, v))
+                    .count() as u64;
+                assert_eq!(
+                    coverage,
+                    FaceCoverage {
+                        covered_px: all,
+                        covered_in_rect_px: in_rect
+                    },
+                    "seed {seed}, columns {columns:?}, rows {rows:?}"
+                );
+            }
+        }
+        assert!(
+            windows_smaller_than_the_image > 100,
+            "{windows_smaller_than_the_image}"
+        );
     }
 
     /// A small room-like mesh: many random triangles, some crossing the near plane, the
