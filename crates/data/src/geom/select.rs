@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::geom::measure::{find_measurement, ObjectMeasurement};
 use crate::geom::visibility::InstanceVisibility;
-use crate::scene::Scene;
+use crate::scene::{InstanceId, Scene};
 
 /// The selection rules (plain data, loaded once).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -213,9 +213,33 @@ pub fn check_object(
     vis: &InstanceVisibility,
     rules: &SelectionRules,
 ) -> Option<RejectReason> {
+    if let Some(reason) =
+        check_before_alone_render(scene, measurements, vis.instance_id, vis.visible_px, rules)
+    {
+        return Some(reason);
+    }
+    if vis.visible_fraction < rules.min_visible_fraction {
+        return Some(RejectReason::MostlyOccluded);
+    }
+    if vis.truncation > rules.max_truncation {
+        return Some(RejectReason::Truncated);
+    }
+    None
+}
+
+/// The checks of [`check_object`] that need no render of the instance alone (its label, its
+/// size, its visible pixels), in the same order: when one rejects the instance, its occlusion
+/// and truncation cannot change the outcome, so view selection does not render it alone.
+pub fn check_before_alone_render(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    instance_id: InstanceId,
+    visible_px: u64,
+    rules: &SelectionRules,
+) -> Option<RejectReason> {
     let (Some(instance), Some(measurement)) = (
-        scene.instance(vis.instance_id),
-        find_measurement(measurements, vis.instance_id),
+        scene.instance(instance_id),
+        find_measurement(measurements, instance_id),
     ) else {
         return Some(RejectReason::UnknownInstance);
     };
@@ -235,14 +259,8 @@ pub fn check_object(
     {
         return Some(RejectReason::ImplausibleSize);
     }
-    if vis.visible_px < rules.min_visible_pixels {
+    if visible_px < rules.min_visible_pixels {
         return Some(RejectReason::TooFewVisiblePixels);
-    }
-    if vis.visible_fraction < rules.min_visible_fraction {
-        return Some(RejectReason::MostlyOccluded);
-    }
-    if vis.truncation > rules.max_truncation {
-        return Some(RejectReason::Truncated);
     }
     None
 }
@@ -272,7 +290,6 @@ mod tests {
     use crate::geom::fixtures::{scene_from_objects, BoxSpec};
     use crate::geom::measure::measure_scene;
     use crate::geom::visibility::VisibleDimensions;
-    use crate::scene::InstanceId;
 
     fn shipped_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/selection.json")
@@ -320,6 +337,7 @@ mod tests {
             unoccluded_px: visible_px,
             visible_fraction,
             truncation,
+            alone_measured: true,
             bbox_px: [0, 0, 1, 1],
             centroid_norm: [0.5, 0.5],
             dimension_coverage: [1.0; 3],

@@ -12,9 +12,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::geom::measure::ObjectMeasurement;
-use crate::geom::select::{merge_counts, select_objects, RejectionCounts, SelectionRules};
+use crate::geom::select::{
+    check_before_alone_render, merge_counts, select_objects, RejectionCounts, SelectionRules,
+};
 use crate::geom::visibility::{
-    camera_renderable, visibility_from_view, InstanceVisibility, VisibilityConfig,
+    camera_renderable, visibility_from_view_where, InstanceVisibility, VisibilityConfig,
 };
 use crate::render::{render, RenderedView};
 use crate::scene::{Camera, Frame, Pose, Scene};
@@ -189,7 +191,19 @@ fn select(
                     &camera,
                     &visibility.render,
                 );
-                let vis = visibility_from_view(scene, measurements, &camera, &view, visibility);
+                // Instances that selection rejects on label, size or visible pixels are not
+                // rendered alone: their occlusion and truncation cannot change the outcome.
+                let render_alone = |id, visible_px| {
+                    check_before_alone_render(scene, measurements, id, visible_px, rules).is_none()
+                };
+                let vis = visibility_from_view_where(
+                    scene,
+                    measurements,
+                    &camera,
+                    &view,
+                    visibility,
+                    &render_alone,
+                );
                 (vis, Some(view))
             } else {
                 (Vec::new(), None)

@@ -79,6 +79,11 @@ pub struct InstanceVisibility {
     pub visible_fraction: f64,
     /// Fraction of the instance's projection (within the enlarged window) outside the image.
     pub truncation: f64,
+    /// Whether the instance was rendered alone. When the caller said the render was not
+    /// needed ([`visibility_from_view_where`]: object selection had already rejected the
+    /// instance on its label, size or visible pixels), it was not: `unoccluded_px` is then
+    /// `visible_px`, `visible_fraction` 1 and `truncation` 0, and none of them is measured.
+    pub alone_measured: bool,
     /// `[u_min, v_min, u_max, v_max]` of the visible pixels, inclusive pixel indices.
     pub bbox_px: [u32; 4],
     /// Mean of `((u + 0.5) / W, (v + 0.5) / H)` over the visible pixels.
@@ -197,6 +202,21 @@ pub fn visibility_from_view(
     view: &RenderedView,
     config: &VisibilityConfig,
 ) -> Vec<InstanceVisibility> {
+    visibility_from_view_where(scene, measurements, camera, view, config, &|_, _| true)
+}
+
+/// [`visibility_from_view`] that renders an instance alone (for its unoccluded pixels and
+/// truncation, the costly part: a wall alone fills the whole enlarged image) only when
+/// `render_alone(instance, visible_px)` says the caller needs those numbers; see
+/// [`InstanceVisibility::alone_measured`].
+pub fn visibility_from_view_where(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    camera: &Camera,
+    view: &RenderedView,
+    config: &VisibilityConfig,
+    render_alone: &(dyn Fn(InstanceId, u64) -> bool + Sync),
+) -> Vec<InstanceVisibility> {
     let slot_of_id = SlotOfId::new(measurements);
     let axes: Vec<[[f64; 3]; 3]> = measurements.iter().map(|m| m.obb_axes()).collect();
     let mut stats = vec![PixelStats::new(); measurements.len()];
@@ -265,20 +285,25 @@ pub fn visibility_from_view(
             let m = &measurements[slot];
             let s = &stats[slot];
             let instance = scene.instance(m.instance_id)?;
-            let alone = projection_alone(
-                scene,
-                &instance.vertex_indices,
-                &instance.face_indices,
-                camera,
-                config,
-            );
-            // The alone render samples the same pixel centres, so visible <= unoccluded up to
-            // float rounding of the shifted principal point; clamp to keep the invariant.
-            let unoccluded_px = alone.in_image_px.max(s.count);
-            let truncation = if alone.total_px > 0.0 {
-                ((alone.total_px - alone.in_image_weighted_px) / alone.total_px).clamp(0.0, 1.0)
+            let alone_measured = render_alone(m.instance_id, s.count);
+            let (unoccluded_px, truncation) = if alone_measured {
+                let alone = projection_alone(
+                    scene,
+                    &instance.vertex_indices,
+                    &instance.face_indices,
+                    camera,
+                    config,
+                );
+                // The alone render samples the same pixel centres, so visible <= unoccluded up
+                // to float rounding of the shifted principal point; clamp to keep the invariant.
+                let truncation = if alone.total_px > 0.0 {
+                    ((alone.total_px - alone.in_image_weighted_px) / alone.total_px).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                (alone.in_image_px.max(s.count), truncation)
             } else {
-                0.0
+                (s.count, 0.0)
             };
             let extents = [m.length_m, m.width_m, m.height_m];
             let mut dimension_coverage = [0.0; 3];
@@ -306,6 +331,7 @@ pub fn visibility_from_view(
                 unoccluded_px,
                 visible_fraction: s.count as f64 / unoccluded_px as f64,
                 truncation,
+                alone_measured,
                 bbox_px: s.bbox,
                 centroid_norm: [(s.sum_u / n + 0.5) / w, (s.sum_v / n + 0.5) / h],
                 dimension_coverage,
