@@ -84,14 +84,27 @@ fn lab(rgb: [u8; 3]) -> Lab<D65, f32> {
 /// Index into [`BASIC_COLORS`] of the name nearest to `rgb` (CIEDE2000 to the prototypes;
 /// ties to the earlier name).
 pub fn basic_color_index(rgb: [u8; 3]) -> usize {
-    let target = lab(rgb);
+    nearest_name(lab(rgb), prototype_labs())
+}
+
+/// Every prototype of [`BASIC_COLORS`] in CIELAB, with its name's index (computed once).
+fn prototype_labs() -> &'static [(usize, Lab<D65, f32>)] {
+    static LABS: OnceLock<Vec<(usize, Lab<D65, f32>)>> = OnceLock::new();
+    LABS.get_or_init(|| {
+        BASIC_COLORS
+            .iter()
+            .enumerate()
+            .flat_map(|(index, (_, prototypes))| prototypes.iter().map(move |&p| (index, lab(p))))
+            .collect()
+    })
+}
+
+fn nearest_name(target: Lab<D65, f32>, prototypes: &[(usize, Lab<D65, f32>)]) -> usize {
     let mut best = (f32::INFINITY, 0);
-    for (index, (_, prototypes)) in BASIC_COLORS.iter().enumerate() {
-        for &p in *prototypes {
-            let d = target.difference(lab(p));
-            if d < best.0 {
-                best = (d, index);
-            }
+    for &(index, p) in prototypes {
+        let d = target.difference(p);
+        if d < best.0 {
+            best = (d, index);
         }
     }
     best.1

@@ -23,7 +23,7 @@ mod relative_position;
 mod scale_comparison;
 mod scale_estimation;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nalgebra::Point3;
 use rand::seq::SliceRandom;
@@ -358,17 +358,24 @@ pub fn reference_candidates(input: &SceneQaInput, view: &ViewInput) -> Vec<Candi
         .collect()
 }
 
-/// The reference candidates of the view whose label another candidate shares: only these may
-/// need their colour to be named ("the white chair"), so only their pixels are looked at.
+/// The reference candidates of the view whose label another candidate shares and that an
+/// accepted object has: only these may need their colour to name an object a question is about
+/// ("the white chair"), so only their pixels are looked at (and only the images of views that
+/// have some are decoded).
 pub fn colour_wanted(input: &SceneQaInput, view: &ViewInput) -> Vec<InstanceId> {
     let candidates = reference_candidates(input, view);
     let mut per_label: BTreeMap<&str, usize> = BTreeMap::new();
     for c in &candidates {
         *per_label.entry(c.label.as_str()).or_default() += 1;
     }
+    let asked_about: BTreeSet<&str> = candidates
+        .iter()
+        .filter(|c| view.selected.objects.iter().any(|o| o.instance_id == c.id))
+        .map(|c| c.label.as_str())
+        .collect();
     candidates
         .iter()
-        .filter(|c| per_label[c.label.as_str()] > 1)
+        .filter(|c| per_label[c.label.as_str()] > 1 && asked_about.contains(c.label.as_str()))
         .map(|c| c.id)
         .collect()
 }
