@@ -4,6 +4,7 @@
 //! synthetic-scene generator's paint box (every name maps to one basic colour).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use image::RgbImage;
@@ -118,31 +119,38 @@ pub fn basic_color_name(rgb: [u8; 3]) -> &'static str {
 /// Bits per channel of the lookup table that names pixels.
 const LUT_BITS: u32 = 5;
 
-/// [`basic_color_index`] of every cell centre of an RGB cube quantised to [`LUT_BITS`] per
-/// channel (32 KiB, built once): naming a pixel is then one load.
-fn lut() -> &'static [u8] {
-    static LUT: OnceLock<Vec<u8>> = OnceLock::new();
+/// [`basic_color_index`] of the cell centres of an RGB cube quantised to [`LUT_BITS`] per
+/// channel (32 KiB), filled cell by cell as pixels need them (`UNKNOWN` until then): an image
+/// holds few distinct cells, and CIEDE2000 against every prototype is too slow to compute for
+/// all 32,768 cells at start-up or for every pixel.
+fn lut() -> &'static [AtomicU8] {
+    static LUT: OnceLock<Vec<AtomicU8>> = OnceLock::new();
     LUT.get_or_init(|| {
-        let n = 1u32 << LUT_BITS;
-        let step = 256 / n;
-        let centre = |q: u32| (q * step + step / 2) as u8;
-        let mut table = Vec::with_capacity((n * n * n) as usize);
-        for r in 0..n {
-            for g in 0..n {
-                for b in 0..n {
-                    table.push(basic_color_index([centre(r), centre(g), centre(b)]) as u8);
-                }
-            }
-        }
-        table
+        (0..1usize << (3 * LUT_BITS))
+            .map(|_| AtomicU8::new(UNKNOWN))
+            .collect()
     })
 }
 
-/// The [`BASIC_COLORS`] index of one pixel, from the quantised table.
+/// A cell of [`lut`] not computed yet.
+const UNKNOWN: u8 = u8::MAX;
+
+/// The [`BASIC_COLORS`] index of one pixel: that of its cell's centre.
 pub fn pixel_color_index(rgb: [u8; 3]) -> usize {
     let shift = 8 - LUT_BITS;
     let [r, g, b] = rgb.map(|c| (c >> shift) as usize);
-    lut()[(r << (2 * LUT_BITS)) | (g << LUT_BITS) | b] as usize
+    let cell = &lut()[(r << (2 * LUT_BITS)) | (g << LUT_BITS) | b];
+    match cell.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            let step = 1u32 << shift;
+            let centre = |q: usize| (q as u32 * step + step / 2) as u8;
+            let index = basic_color_index([centre(r), centre(g), centre(b)]);
+            // Every thread computes the same value for a cell, so a race only repeats work.
+            cell.store(index as u8, Ordering::Relaxed);
+            index
+        }
+        index => index as usize,
+    }
 }
 
 /// How much of an object's well-lit surface each basic colour covers in one image.
