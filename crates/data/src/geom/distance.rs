@@ -543,10 +543,19 @@ pub fn brute_force_closest_point(triangles: &[Triangle], p: &Point3<f64>) -> Opt
 
 /// BVH of every instance with at least one face, sorted by id (built in parallel).
 pub fn build_instance_bvhs(scene: &Scene) -> Vec<(InstanceId, TriangleBvh)> {
+    build_instance_bvhs_where(scene, |_| true)
+}
+
+/// [`build_instance_bvhs`] for the instances `wanted` accepts only (the objects questions can
+/// name: a wall's or floor's BVH is large and never asked for).
+pub fn build_instance_bvhs_where(
+    scene: &Scene,
+    wanted: impl Fn(InstanceId) -> bool + Sync,
+) -> Vec<(InstanceId, TriangleBvh)> {
     let mut out: Vec<(InstanceId, TriangleBvh)> = scene
         .instances
         .par_iter()
-        .filter(|inst| !inst.face_indices.is_empty())
+        .filter(|inst| !inst.face_indices.is_empty() && wanted(inst.id))
         .map(|inst| {
             (
                 inst.id,

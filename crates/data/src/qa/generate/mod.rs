@@ -31,7 +31,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::geom::distance::{build_instance_bvhs, camera_to_center, TriangleBvh};
+use crate::geom::distance::{build_instance_bvhs_where, camera_to_center, TriangleBvh};
 use crate::geom::measure::{find_measurement, measure_scene, ObjectMeasurement};
 use crate::geom::select::SelectionRules;
 use crate::geom::views::{select_views, SelectedView, ViewSelectionConfig};
@@ -78,6 +78,7 @@ pub const DEF_ABSENT: &str = "absent = no annotated instance of the category in 
 pub struct SceneQaInput<'a> {
     pub scene: &'a Scene,
     pub measurements: Vec<ObjectMeasurement>,
+    /// Triangle BVHs of the objects some selected view accepted, sorted by id.
     pub bvhs: Vec<(InstanceId, TriangleBvh)>,
     pub views: Vec<ViewInput>,
     pub rules: SelectionRules,
@@ -126,6 +127,11 @@ pub fn prepare_selected<'a>(
     selected: Vec<SelectedView>,
     rules: &SelectionRules,
 ) -> SceneQaInput<'a> {
+    // Closest-surface distances are asked between accepted objects only.
+    let accepted: BTreeSet<InstanceId> = selected
+        .iter()
+        .flat_map(|view| view.objects.iter().map(|o| o.instance_id))
+        .collect();
     let views = selected
         .into_iter()
         .map(|mut view| {
@@ -139,7 +145,7 @@ pub fn prepare_selected<'a>(
         .collect();
     SceneQaInput {
         scene,
-        bvhs: build_instance_bvhs(scene),
+        bvhs: build_instance_bvhs_where(scene, |id| accepted.contains(&id)),
         measurements,
         views,
         rules: rules.clone(),
