@@ -344,3 +344,16 @@ fn symlink_to_dev_zero_is_refused_with_a_clear_error() {
     std::os::unix::fs::symlink("/dev/zero", &anno).unwrap();
     expect_error(&scene, "segments_anno.json", &["not a regular file"]);
 }
+
+/// Found by `scripts/fuzz.sh 3600 ply` (2026-11-27): a vertex count of u64::MAX plus the face
+/// count overflowed the header's claimed-size sum (a panic with overflow checks; without them
+/// the wrapped sum passed the size check). It is refused as a header that claims more than
+/// the file holds.
+#[test]
+fn fuzzed_ply_whose_element_counts_overflow_is_refused() {
+    let path = crate::support::repo().join("tests/data/fuzz/ply-element-count-sum-overflow.ply");
+    let err = msmu_data::io::ply::read_mesh(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("header counts"), "{err}");
+}

@@ -129,11 +129,11 @@ pub fn read_mesh(path: &Path) -> Result<Mesh, Problem> {
         return Err(Problem::Ply("the header declares no `face` element".into()));
     }
     // A header that claims more data than the file can hold is rejected before allocating.
+    // Saturating: counts up to u64::MAX parse, and a wrapped sum would pass the check.
     let claimed_min_bytes: u64 = header
         .elements
         .iter()
-        .map(|(_, e)| e.count as u64)
-        .sum::<u64>();
+        .fold(0u64, |sum, (_, e)| sum.saturating_add(e.count as u64));
     if !matches!(header.encoding, ply_rs_bw::ply::Encoding::Ascii) && claimed_min_bytes > file_len {
         return Err(Problem::Truncated {
             what: "PLY payload (header counts)".into(),
