@@ -21,7 +21,7 @@ fn bench_render(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("single_view_triangles", n_tri), |b| {
         let mut i = 0;
         b.iter(|| {
-            let view = render(&scene.mesh, &faces, &cameras[i % cameras.len()], &config);
+            let view = render(&scene.mesh, &faces, &cameras[i % cameras.len()], &config).unwrap();
             i += 1;
             view
         })
@@ -31,7 +31,7 @@ fn bench_render(c: &mut Criterion) {
     group.bench_function("single_view_views", |b| {
         let mut i = 0;
         b.iter(|| {
-            let view = render(&scene.mesh, &faces, &cameras[i % cameras.len()], &config);
+            let view = render(&scene.mesh, &faces, &cameras[i % cameras.len()], &config).unwrap();
             i += 1;
             view
         })

@@ -75,13 +75,13 @@ fn main() -> anyhow::Result<()> {
     let views: Vec<_> = cameras
         .iter()
         .map(|c| render(&scene.mesh, &scene.face_instance, c, &config))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut per_rep_ms = Vec::with_capacity(args.reps);
     let mut checksum = 0.0f64;
     for _ in 0..args.reps {
         let t = Instant::now();
         for c in &cameras {
-            let v = render(&scene.mesh, &scene.face_instance, c, &config);
+            let v = render(&scene.mesh, &scene.face_instance, c, &config)?;
             checksum += v.depth_m[v.depth_m.len() / 2] as f64;
         }
         per_rep_ms.push(t.elapsed().as_secs_f64() * 1e3 / cameras.len() as f64);

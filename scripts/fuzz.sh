@@ -4,7 +4,8 @@
 # Needs the nightly toolchain and cargo-fuzz (`make fuzz` installs cargo-fuzz). Seeds come from
 # scripts/fuzz_seeds.py; each target's corpus grows in fuzz/corpus/<target>/, crashes land in
 # fuzz/artifacts/<target>/, and the last libFuzzer status line of each run is appended to
-# fuzz/logs/summary.txt. Limits per input: 10 s (a slower input is reported as a hang), 2 GiB
+# fuzz/logs/summary.txt with the CPU seconds the run used (GNU time: user + system; less than
+# SECONDS when the machine was busy). Limits per input: 10 s (a slower input is reported as a hang), 2 GiB
 # of memory and 2 GiB per allocation (an unbounded allocation is reported as a crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,8 @@ status=0
 for t in "${targets[@]}"; do
   log=logs/$t.log
   echo "== $t: ${seconds}s" >&2
-  if cargo +nightly fuzz run -O -a -s none "$t" "corpus/$t" -- \
+  if /usr/bin/time -f "cpu_seconds %U %S" -o "logs/$t.time" \
+      cargo +nightly fuzz run -O -a -s none "$t" "corpus/$t" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
       -print_final_stats=1 >"$log" 2>&1; then
     result=ok
@@ -33,6 +35,7 @@ for t in "${targets[@]}"; do
   fi
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
-  echo "$(date -u +%FT%TZ) $t ${seconds}s execs=${execs:-?} $result | $last" | tee -a logs/summary.txt
+  cpu=$(awk '/^cpu_seconds/ {printf "%.0f", $2 + $3}' "logs/$t.time" 2>/dev/null || true)
+  echo "$(date -u +%FT%TZ) $t ${seconds}s cpu=${cpu:-?}s execs=${execs:-?} $result | $last" | tee -a logs/summary.txt
 done
 exit $status

@@ -65,7 +65,8 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         &scene.face_instance,
         &camera,
         &RenderConfig::default(),
-    );
+    )
+    .with_context(|| format!("scene {}, frame {}", scene.meta.scene_id, args.frame))?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

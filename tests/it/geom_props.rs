@@ -68,7 +68,7 @@ proptest! {
         let scene = scene_from_objects(&[(spec, "box")]);
         let (radius, azimuth, height) = eye;
         let camera = look_at_camera([radius * azimuth.cos(), radius * azimuth.sin(), height], [0.0, 0.0, size[2] / 2.0], 64, 48, 40.0);
-        let view = render(&scene.mesh, &scene.face_instance, &camera, &RenderConfig::default());
+        let view = render(&scene.mesh, &scene.face_instance, &camera, &RenderConfig::default()).unwrap();
         let bvh = TriangleBvh::from_faces(&scene.mesh, &scene.instances[0].face_indices);
         let mut n_visible = 0;
         for (idx, &d) in view.depth_m.iter().enumerate() {
@@ -111,7 +111,7 @@ proptest! {
         let k = Intrinsics { fx: 60.0, fy: 60.0, cx: 31.5, cy: 23.5 };
         let camera = Camera { model: CameraModel { intrinsics: k, width: 64, height: 48 }, world_from_camera: pose };
         let config = RenderConfig { far_m: 1000.0, ..RenderConfig::default() };
-        let view = render(&mesh, &[], &camera, &config);
+        let view = render(&mesh, &[], &camera, &config).unwrap();
         // The plane as stored (f32 corners) in camera space, for the analytic depth.
         let stored: Vec<Point3<f64>> = mesh.positions_m.iter().map(|p| pose.inverse_transform_point(&Point3::new(p[0] as f64, p[1] as f64, p[2] as f64))).collect();
         let normal = (stored[1] - stored[0]).cross(&(stored[2] - stored[0]));

@@ -276,7 +276,8 @@ fn check_depth(
         truth_face_instance,
         truth_camera,
         &RenderConfig::default(),
-    );
+    )
+    .unwrap();
     let (agreement, max_err) = depth_agreement(&sensor.depth_m, &view.depth_m);
     assert!(
         agreement >= DEPTH_AGREEMENT,

@@ -1270,7 +1270,7 @@ mod tests {
                     model: camera.model.resized(160, 120),
                     ..*camera
                 };
-                let view = render(&scene.mesh, &face_instance, &small, &render_config);
+                let view = render(&scene.mesh, &face_instance, &small, &render_config).unwrap();
                 for &id in &view.instance {
                     pixels[id as usize] += 1;
                 }

@@ -137,7 +137,7 @@ pub fn render_frame(
     face_instance: &[u32],
     camera: &Camera,
     depth_model: &CameraModel,
-) -> RenderedFrame {
+) -> anyhow::Result<RenderedFrame> {
     let color_view = render(
         mesh,
         face_instance,
@@ -146,7 +146,8 @@ pub fn render_frame(
             with_color: true,
             ..RenderConfig::default()
         },
-    );
+    )
+    .context("rendering the colour image")?;
     let color_rgb = color_view.color_rgb.unwrap_or_default();
     let depth_m = if *depth_model == camera.model {
         color_view.depth_m
@@ -155,9 +156,11 @@ pub fn render_frame(
             model: *depth_model,
             world_from_camera: camera.world_from_camera,
         };
-        render(mesh, face_instance, &depth_camera, &RenderConfig::default()).depth_m
+        render(mesh, face_instance, &depth_camera, &RenderConfig::default())
+            .context("rendering the depth image")?
+            .depth_m
     };
-    RenderedFrame { color_rgb, depth_m }
+    Ok(RenderedFrame { color_rgb, depth_m })
 }
 
 /// How many frames to render before writing them out: enough to keep every core busy, few

@@ -838,7 +838,7 @@ m_frames.size = {}\n",
             .par_iter()
             .map(|&i| {
                 let camera = &scene.cameras[i];
-                let rendered = render_frame(&scene.mesh, &face_instance, camera, depth);
+                let rendered = render_frame(&scene.mesh, &face_instance, camera, depth)?;
                 let pose = scan_from_aligned * camera.world_from_camera;
                 Ok(EncodedFrame {
                     color_jpeg: encode_jpeg(&rendered.color_rgb, color.width, color.height)?,
@@ -1147,7 +1147,8 @@ mod tests {
         // Depth: PNG, PGM and .sens payloads all decode to the rendered depth.
         let face_instance = face_instances(&scene.mesh.triangles, &scene.vertex_instance);
         let depth_cam = depth_model(&o);
-        let rendered = render_frame(&scene.mesh, &face_instance, &scene.cameras[2], &depth_cam);
+        let rendered =
+            render_frame(&scene.mesh, &face_instance, &scene.cameras[2], &depth_cam).unwrap();
         let mm = depth_to_u16(&rendered.depth_m, DEPTH_SHIFT);
         assert!(
             mm.iter().filter(|&&d| d > 0).count() > mm.len() / 4,
@@ -1230,7 +1231,8 @@ mod tests {
             &face_instance,
             &scene.cameras[2],
             &scene.cameras[2].model,
-        );
+        )
+        .unwrap();
         let jpg = image::open(dir.join("color/2.jpg")).unwrap().into_rgb8();
         let mean_err: f64 = jpg
             .pixels()

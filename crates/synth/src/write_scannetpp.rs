@@ -388,7 +388,7 @@ fn write_dslr(
             .par_iter()
             .map(|&i| {
                 let camera = &scene.cameras[i];
-                let rendered = render_frame(&scene.mesh, face_instance, camera, &camera.model);
+                let rendered = render_frame(&scene.mesh, face_instance, camera, &camera.model)?;
                 encode_jpeg(&rendered.color_rgb, model.width, model.height)
             })
             .collect();
@@ -457,7 +457,7 @@ fn write_iphone(
                     world_from_camera: scene.cameras[i].world_from_camera,
                 };
                 let depth_model = depth_model_of(&scene.cameras[i].model);
-                let rendered = render_frame(&scene.mesh, face_instance, &camera, &depth_model);
+                let rendered = render_frame(&scene.mesh, face_instance, &camera, &depth_model)?;
                 let jpeg =
                     encode_jpeg(&rendered.color_rgb, camera.model.width, camera.model.height)?;
                 Ok((jpeg, rendered.depth_m))
@@ -743,7 +743,7 @@ mod tests {
             model: scene.cameras[3].model.resized(64, 48),
             ..scene.cameras[3]
         };
-        let rendered = render_frame(&scene.mesh, &face_instance, &camera, &depth_model);
+        let rendered = render_frame(&scene.mesh, &face_instance, &camera, &depth_model).unwrap();
         assert_eq!(frames[3], rendered.depth_m);
         assert!(rendered.depth_m.iter().any(|&d| d > 0.0));
 
@@ -780,7 +780,8 @@ mod tests {
                 &face_instance,
                 &camera,
                 &scene.cameras[i].model.resized(32, 24),
-            );
+            )
+            .unwrap();
             let mm = depth_to_u16(&rendered.depth_m, 1000.0);
             let expected: Vec<f32> = mm.iter().map(|&d| d as f32 / 1000.0).collect();
             assert_eq!(frame, &expected);

@@ -184,13 +184,17 @@ fn select(
         .par_iter()
         .map(|&index| {
             let camera = analysis_camera(&scene.frames[index], config.analysis_resolution);
-            let (visible, render) = if camera_renderable(&camera) {
-                let view = render(
-                    &scene.mesh,
-                    &scene.face_instance,
-                    &camera,
-                    &visibility.render,
-                );
+            let view = camera_renderable(&camera)
+                .then(|| {
+                    render(
+                        &scene.mesh,
+                        &scene.face_instance,
+                        &camera,
+                        &visibility.render,
+                    )
+                })
+                .and_then(Result::ok);
+            let (visible, render) = if let Some(view) = view {
                 // Instances that selection rejects on label, size or visible pixels are not
                 // rendered alone: their occlusion and truncation cannot change the outcome.
                 let render_alone = |id, visible_px| {

@@ -30,7 +30,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::geom::measure::ObjectMeasurement;
-use crate::render::{faces_coverage, render, RenderConfig, RenderedView};
+use crate::render::{
+    check_render_size, faces_coverage, render, RenderConfig, RenderedView, MAX_COVERAGE_PIXELS,
+};
 use crate::scene::{Camera, CameraModel, InstanceId, Intrinsics, Scene};
 
 /// Settings of the visibility stage (plain data).
@@ -135,14 +137,17 @@ pub fn visibility_for_frame(
     if !camera_renderable(camera) {
         return Vec::new();
     }
-    let view = render(&scene.mesh, &scene.face_instance, camera, &config.render);
-    visibility_from_view(scene, measurements, camera, &view, config)
+    match render(&scene.mesh, &scene.face_instance, camera, &config.render) {
+        Ok(view) => visibility_from_view(scene, measurements, camera, &view, config),
+        Err(_) => Vec::new(),
+    }
 }
 
-/// Whether a camera can be rendered at all (valid intrinsics, non-empty image); frames whose
-/// camera is not see no object.
+/// Whether a camera can be rendered at all (valid intrinsics, each image side 1 to
+/// [`crate::io::MAX_IMAGE_SIDE`] pixels: [`crate::render::check_render_size`]); frames whose
+/// camera is not see no object. The readers refuse larger images when they read them.
 pub fn camera_renderable(camera: &Camera) -> bool {
-    camera.model.intrinsics.is_valid() && camera.model.width > 0 && camera.model.height > 0
+    camera.model.intrinsics.is_valid() && check_render_size(camera).is_ok()
 }
 
 /// Instance id -> slot in the measurements, looked up once per pixel. A dense table while the
@@ -415,7 +420,8 @@ pub fn projection_alone(
     }
     let (span_u, span_v) = ((u_hi - u_lo + 1) as u64, (v_hi - v_lo + 1) as u64);
     let n_px = span_u * span_v;
-    let max_px = config.max_virtual_pixels.max(1);
+    // At most MAX_COVERAGE_PIXELS, so that `faces_coverage` accepts the virtual image.
+    let max_px = config.max_virtual_pixels.clamp(1, MAX_COVERAGE_PIXELS);
     let scale_k = if n_px <= max_px {
         1
     } else {
@@ -453,28 +459,35 @@ pub fn projection_alone(
     };
     let columns = inside(virtual_camera.model.width, u_lo, width);
     let rows = inside(virtual_camera.model.height, v_lo, height);
-    let alone = faces_coverage(
+    // Neither count can be refused: the virtual image has at most MAX_COVERAGE_PIXELS pixels
+    // (`max_px` above) and the real one passed `camera_renderable`. A library caller that
+    // passes a camera of no pixels gets the empty counts.
+    let Ok(alone) = faces_coverage(
         &scene.mesh,
         face_indices,
         &virtual_camera,
         &config.render,
         columns,
         rows,
-    );
+    ) else {
+        return empty;
+    };
     let (total, in_image) = (alone.covered_px, alone.covered_in_rect_px);
     let weight = kf * kf;
     let in_image_px = if scale_k == 1 {
         in_image
     } else {
-        faces_coverage(
+        match faces_coverage(
             &scene.mesh,
             face_indices,
             camera,
             &config.render,
             0..0,
             0..0,
-        )
-        .covered_px
+        ) {
+            Ok(coverage) => coverage.covered_px,
+            Err(_) => return empty,
+        }
     };
     ProjectionCounts {
         in_image_px,

@@ -70,12 +70,14 @@ pub(super) fn analyse_scene(scene: &Scene, ctx: &SceneContext) -> SceneAnalysis 
 
 /// The depth camera of a frame and its render: the `kept` render of the frame when it was made
 /// at that camera's size (a visibility render with the default settings, or an earlier depth
-/// render), else a fresh render with the default settings.
+/// render), else a fresh render with the default settings. The error says why the frame's
+/// depth camera cannot be rendered (the readers refuse such cameras, so a scene read from disk
+/// never has one).
 pub(super) fn depth_render(
     scene: &Scene,
     frame_index: usize,
     kept: Option<RenderedView>,
-) -> (CameraModel, RenderedView) {
+) -> Result<(CameraModel, RenderedView), String> {
     let frame = &scene.frames[frame_index];
     let depth_model = depth_camera_model(scene, frame_index);
     let camera = Camera {
@@ -89,7 +91,8 @@ pub(super) fn depth_render(
             &scene.face_instance,
             &camera,
             &RenderConfig::default(),
-        ),
+        )
+        .map_err(|err| format!("frame {}: depth camera: {err}, view dropped", frame.id))?,
     };
-    (depth_model, rendered)
+    Ok((depth_model, rendered))
 }

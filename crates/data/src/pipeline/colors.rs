@@ -50,17 +50,20 @@ pub fn add_view_colors(
                 .to_rgb8();
             Ok((bytes, rgb))
         });
-        match decoded {
-            Ok((bytes, rgb)) => {
-                let (_, rendered) = depth_render(scene, frame_index, renders.remove(&frame_index));
-                let shares = view_color_shares(
-                    &rgb,
-                    &rendered.instance,
-                    rendered.width,
-                    rendered.height,
-                    &wanted,
-                );
-                renders.insert(frame_index, rendered);
+        let measured = decoded.and_then(|(bytes, rgb)| {
+            let (_, rendered) = depth_render(scene, frame_index, renders.remove(&frame_index))?;
+            let shares = view_color_shares(
+                &rgb,
+                &rendered.instance,
+                rendered.width,
+                rendered.height,
+                &wanted,
+            );
+            renders.insert(frame_index, rendered);
+            Ok((bytes, shares))
+        });
+        match measured {
+            Ok((bytes, shares)) => {
                 input.views[index].colors = shares
                     .into_iter()
                     .map(|(id, s)| (InstanceId(id), s))

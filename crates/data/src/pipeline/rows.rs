@@ -80,7 +80,7 @@ fn view_row(
         Some(read) => read?,
         None => read_image(frame, color_source)?,
     };
-    let (depth_model, rendered) = depth_render(scene, frame_index, renders.remove(&frame_index));
+    let (depth_model, rendered) = depth_render(scene, frame_index, renders.remove(&frame_index))?;
     let (depth_png, depth_source) = match ctx.estimator {
         None => (
             encode_png_gray16(

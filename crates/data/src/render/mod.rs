@@ -33,6 +33,7 @@ use nalgebra::Point3;
 use rayon::prelude::*;
 use wide::{f32x8, f64x4, i32x8, u32x8};
 
+use crate::io::MAX_IMAGE_SIDE;
 use crate::scene::{Camera, Intrinsics, Mesh};
 
 /// Rasterizer settings.
@@ -69,30 +70,62 @@ pub struct RenderedView {
     pub color_rgb: Option<Vec<[u8; 3]>>,
 }
 
+/// The most pixels [`faces_coverage`] may be asked to consider (16384^2, the image size
+/// [`render`] accepts): its buffers hold at most this many entries.
+pub const MAX_COVERAGE_PIXELS: u64 = MAX_IMAGE_SIDE as u64 * MAX_IMAGE_SIDE as u64;
+
+/// Why the rasterizer refuses a camera. Every reader checks image sizes against
+/// [`MAX_IMAGE_SIDE`] when it reads them, so a scene never gets here; this guards callers of
+/// the library that build cameras themselves (the buffers are `width * height`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("camera image {width}x{height}: each side must be 1 to {MAX_IMAGE_SIDE} pixels")]
+    ImageSize { width: u32, height: u32 },
+    #[error(
+        "camera image {width}x{height} for a coverage count: it must have at least one pixel \
+         and at most {MAX_COVERAGE_PIXELS}"
+    )]
+    CoverageSize { width: u32, height: u32 },
+}
+
+/// Checks that a camera's image can be rendered: each side 1 to [`MAX_IMAGE_SIDE`] pixels.
+pub fn check_render_size(camera: &Camera) -> Result<(), RenderError> {
+    let (width, height) = (camera.model.width, camera.model.height);
+    if (1..=MAX_IMAGE_SIDE).contains(&width) && (1..=MAX_IMAGE_SIDE).contains(&height) {
+        Ok(())
+    } else {
+        Err(RenderError::ImageSize { width, height })
+    }
+}
+
 /// Renders the whole mesh. `face_instance` gives each face's instance id (0 = none); pass
-/// an empty slice when instance ids are not wanted.
+/// an empty slice when instance ids are not wanted. Refuses a camera whose image is empty or
+/// has a side over [`MAX_IMAGE_SIDE`] ([`check_render_size`]).
 pub fn render(
     mesh: &Mesh,
     face_instance: &[u32],
     camera: &Camera,
     config: &RenderConfig,
-) -> RenderedView {
-    Rasterizer::new(mesh, face_instance, camera, config).draw_all()
+) -> Result<RenderedView, RenderError> {
+    check_render_size(camera)?;
+    Ok(Rasterizer::new(mesh, face_instance, camera, config).draw_all())
 }
 
 /// Renders only the listed faces (e.g. one instance alone, for occlusion-free pixel counts).
+/// Same size rule as [`render`].
 pub fn render_faces(
     mesh: &Mesh,
     face_instance: &[u32],
     faces: &[u32],
     camera: &Camera,
     config: &RenderConfig,
-) -> RenderedView {
+) -> Result<RenderedView, RenderError> {
+    check_render_size(camera)?;
     let mut r = Rasterizer::for_faces(mesh, face_instance, camera, config, faces);
     for &f in faces {
         r.draw_face(f as usize);
     }
-    r.finish()
+    Ok(r.finish())
 }
 
 /// How many pixels some faces cover when rendered alone.
@@ -106,7 +139,9 @@ pub struct FaceCoverage {
 
 /// Counts the pixels that [`render_faces`] of the same faces would give a depth (coverage,
 /// near and far rules included), without producing the images: no depth conversion and no
-/// output buffers.
+/// output buffers. The image may be wider or taller than [`render`] accepts (the enlarged
+/// virtual images of truncation measurement), but not have more than [`MAX_COVERAGE_PIXELS`]
+/// pixels.
 pub fn faces_coverage(
     mesh: &Mesh,
     faces: &[u32],
@@ -114,21 +149,27 @@ pub fn faces_coverage(
     config: &RenderConfig,
     columns: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
-) -> FaceCoverage {
+) -> Result<FaceCoverage, RenderError> {
+    let (width, height) = (camera.model.width, camera.model.height);
+    let pixels = width as u64 * height as u64;
+    if pixels == 0 || pixels > MAX_COVERAGE_PIXELS {
+        return Err(RenderError::CoverageSize { width, height });
+    }
     let mut r = Rasterizer::for_faces_windowed(mesh, camera, config, faces);
     for &f in faces {
         r.draw_face(f as usize);
     }
-    r.coverage(columns, rows)
+    Ok(r.coverage(columns, rows))
 }
 
-/// Renders many views in parallel (rayon). Output order follows `cameras`.
+/// Renders many views in parallel (rayon). Output order follows `cameras`; each view is
+/// [`render`]'s result for its camera.
 pub fn render_many(
     mesh: &Mesh,
     face_instance: &[u32],
     cameras: &[Camera],
     config: &RenderConfig,
-) -> Vec<RenderedView> {
+) -> Vec<Result<RenderedView, RenderError>> {
     cameras
         .par_iter()
         .map(|camera| render(mesh, face_instance, camera, config))
@@ -323,9 +364,11 @@ impl ProjVertex {
     fn new(uvw: [f64; 3]) -> Self {
         // Round to the nearest sub-pixel step without a libm call: inside the guard band,
         // adding a large power of two makes the truncating cast a floor. Outside it the
-        // (saturating) result is never used.
+        // (saturating) result is never used, so the subtraction wraps: a vertex on the camera
+        // plane projects to an infinite `u`, whose cast saturates at `i64::MIN`.
         const OFFSET: f64 = (1u64 << 40) as f64;
-        let snap = |x: f64| ((x * SUBPIXEL + (OFFSET + 0.5)) as i64 - (1i64 << 40)) as i32;
+        let snap =
+            |x: f64| ((x * SUBPIXEL + (OFFSET + 0.5)) as i64).wrapping_sub(1i64 << 40) as i32;
         ProjVertex {
             uvw,
             snapped: [snap(uvw[0]), snap(uvw[1])],
@@ -1131,12 +1174,67 @@ mod tests {
             &faces,
             &camera(64, 48, Pose::identity()),
             &RenderConfig::default(),
-        );
+        )
+        .unwrap();
         assert!(
             view.depth_m.iter().all(|&d| (d - 2.0).abs() < 1e-6),
             "every pixel hit at 2 m"
         );
         assert!(view.instance.iter().all(|&i| i == 7));
+    }
+
+    #[test]
+    fn a_vertex_on_the_camera_plane_is_clipped_without_overflow() {
+        // Vertices at camera z = 0 project to u = +-inf; their snapped coordinates are never
+        // used, but computing them overflowed (a panic with overflow checks on) before.
+        let mesh = grid_quad(2.0, 0.0, 2);
+        let view = render(
+            &mesh,
+            &[],
+            &camera(8, 6, Pose::identity()),
+            &Default::default(),
+        );
+        assert!(view.unwrap().depth_m.iter().all(|&d| d == 0.0));
+    }
+
+    #[test]
+    fn cameras_outside_the_size_limits_are_refused_before_any_allocation() {
+        let mesh = grid_quad(2.0, 3.0, 2);
+        let config = RenderConfig::default();
+        let ok = camera(8, 6, Pose::identity());
+        assert!(render(&mesh, &[], &ok, &config).is_ok());
+        for (width, height) in [(0, 6), (8, 0), (MAX_IMAGE_SIDE + 1, 6), (100_000, 100_000)] {
+            let cam = camera(width, height, Pose::identity());
+            let refused = Err(RenderError::ImageSize { width, height });
+            assert_eq!(render(&mesh, &[], &cam, &config), refused);
+            assert_eq!(render_faces(&mesh, &[], &[0], &cam, &config), refused);
+        }
+        assert_eq!(
+            render_many(
+                &mesh,
+                &[],
+                &[ok, camera(u32::MAX, u32::MAX, Pose::identity())],
+                &config
+            )
+            .iter()
+            .map(Result::is_ok)
+            .collect::<Vec<_>>(),
+            [true, false]
+        );
+        // A coverage count takes a long thin virtual image, but not more pixels than 16384^2.
+        let wide = camera(4 * MAX_IMAGE_SIDE, 1, Pose::identity());
+        assert!(faces_coverage(&mesh, &[0, 1], &wide, &config, 0..1, 0..1).is_ok());
+        for (width, height) in [
+            (0, 1),
+            (u32::MAX, u32::MAX),
+            (MAX_IMAGE_SIDE + 1, MAX_IMAGE_SIDE),
+        ] {
+            let cam = camera(width, height, Pose::identity());
+            assert_eq!(
+                faces_coverage(&mesh, &[0, 1], &cam, &config, 0..1, 0..1),
+                Err(RenderError::CoverageSize { width, height })
+            );
+        }
     }
 
     #[test]
@@ -1159,7 +1257,7 @@ mod tests {
             *p = [q.x as f32, q.y as f32, q.z as f32];
         }
         let cam = camera(80, 60, pose);
-        let view = render(&mesh, &[], &cam, &RenderConfig::default());
+        let view = render(&mesh, &[], &cam, &RenderConfig::default()).unwrap();
         let k = cam.model.intrinsics;
         let mut checked = 0;
         for v in 0..60 {
@@ -1193,9 +1291,9 @@ mod tests {
         };
         let cam = camera(41, 41, Pose::identity());
         let config = RenderConfig::default();
-        let a = render_faces(&mesh, &[1, 2], &[0], &cam, &config);
-        let b = render_faces(&mesh, &[1, 2], &[1], &cam, &config);
-        let both = render(&mesh, &[1, 2], &cam, &config);
+        let a = render_faces(&mesh, &[1, 2], &[0], &cam, &config).unwrap();
+        let b = render_faces(&mesh, &[1, 2], &[1], &cam, &config).unwrap();
+        let both = render(&mesh, &[1, 2], &cam, &config).unwrap();
         for i in 0..a.depth_m.len() {
             let (ha, hb) = (a.depth_m[i] > 0.0, b.depth_m[i] > 0.0);
             assert!(!(ha && hb), "pixel {i} drawn by both triangles");
@@ -1217,7 +1315,7 @@ mod tests {
             triangles: vec![[0, 1, 2], [0, 2, 3]],
         };
         let cam = camera(40, 30, Pose::identity());
-        let view = render(&mesh, &[], &cam, &RenderConfig::default());
+        let view = render(&mesh, &[], &cam, &RenderConfig::default()).unwrap();
         let k = cam.model.intrinsics;
         for v in 0..30 {
             for u in 0..40 {
@@ -1245,7 +1343,7 @@ mod tests {
         let mut faces = vec![1u32; 8];
         faces.extend([2, 2]);
         let cam = camera(21, 21, Pose::identity());
-        let view = render(&mesh, &faces, &cam, &RenderConfig::default());
+        let view = render(&mesh, &faces, &cam, &RenderConfig::default()).unwrap();
         assert_eq!(view.instance[10 * 21 + 10], 2);
         assert!((view.depth_m[10 * 21 + 10] - 1.0).abs() < 1e-6);
         assert_eq!(view.instance[0], 1);
@@ -1253,7 +1351,7 @@ mod tests {
             far_m: 3.0,
             ..RenderConfig::default()
         };
-        let view = render(&mesh, &faces, &cam, &far);
+        let view = render(&mesh, &faces, &cam, &far).unwrap();
         assert_eq!(view.depth_m[0], 0.0);
         assert_eq!(view.instance[10 * 21 + 10], 2);
     }
@@ -1439,7 +1537,7 @@ mod tests {
                 mesh.triangles.push([base, base + 1, base + 2]);
             }
             let faces: Vec<u32> = (0..mesh.triangles.len() as u32).collect();
-            let image = render_faces(&mesh, &[], &faces, &cam, &config);
+            let image = render_faces(&mesh, &[], &faces, &cam, &config).unwrap();
             let covered = |u: usize, v: usize| image.depth_m[v * w + u] > 0.0;
             let windowed = Rasterizer::for_faces_windowed(&mesh, &cam, &config, &faces);
             windows_smaller_than_the_image += usize::from(windowed.window.len() < w * h);
@@ -1452,7 +1550,8 @@ mod tests {
                     y..y + rng.random_range(0..30),
                 );
                 let coverage =
-                    faces_coverage(&mesh, &faces, &cam, &config, columns.clone(), rows.clone());
+                    faces_coverage(&mesh, &faces, &cam, &config, columns.clone(), rows.clone())
+                        .unwrap();
                 let all = (0..h)
                     .flat_map(|v| (0..w).map(move |u| (u, v)))
                     .filter(|&(u, v)| covered(u, v))
@@ -1537,12 +1636,14 @@ mod tests {
                     }
                     let expected = whole.finish();
                     // A whole-mesh render in between leaves other vertices' entries behind.
-                    let _ = render(&mesh, &face_instance, &cam, &config);
-                    let subset = render_faces(&mesh, &face_instance, &faces, &cam, &config);
+                    let _ = render(&mesh, &face_instance, &cam, &config).unwrap();
+                    let subset =
+                        render_faces(&mesh, &face_instance, &faces, &cam, &config).unwrap();
                     assert_eq!(subset, expected, "seed {seed}, instance {instance}");
                     let (columns, rows) = (10..50, 5..40);
                     let coverage =
-                        faces_coverage(&mesh, &faces, &cam, &config, columns.clone(), rows.clone());
+                        faces_coverage(&mesh, &faces, &cam, &config, columns.clone(), rows.clone())
+                            .unwrap();
                     let covered = |u: usize, v: usize| expected.depth_m[v * 96 + u] > 0.0;
                     let all = (0..64)
                         .flat_map(|v| (0..96).map(move |u| (u, v)))
@@ -1580,7 +1681,8 @@ mod tests {
                 with_color: true,
                 ..RenderConfig::default()
             },
-        );
+        )
+        .unwrap();
         assert!(view.color_rgb.unwrap().iter().all(|&c| c == [10, 20, 30]));
     }
 }
