@@ -1,7 +1,8 @@
 //! Hostile inputs to the commands (issue #18, docs/RELIABILITY.md): crafted manifests for
 //! `merge` and `export`, `--force` against an input root, the `--out` lock, `--resume` on
 //! another build, configuration checked before work, a bad scene among good ones, corrupt
-//! Arrow IPC benches and oversized prediction lines for `eval`, `render --width 100000`.
+//! Arrow IPC benches, a Parquet footer that would spin for minutes and oversized prediction
+//! lines for `eval`, `render --width 100000`.
 //!
 //! Every case that could write or delete takes a snapshot (path -> bytes) of the whole
 //! temporary tree before and compares it after: nothing outside `--out` may change.
@@ -538,6 +539,31 @@ fn byte_flipped_arrow_ipc_benches_never_panic() {
         }
     }
     assert!(panicked.is_empty(), "{}", panicked.join("\n"));
+}
+
+#[test]
+fn a_parquet_bench_whose_footer_would_spin_for_minutes_is_refused() {
+    // tests/data/fuzz/parquet-footer-bool-lists.parquet: 200 unknown footer fields, each a
+    // list of 2^31 - 1 booleans, which the parquet crate walks element by element (the `bench`
+    // fuzz target found a milder one). `msmu eval` gives up at the footer deadline (20 s).
+    let tmp = tempfile::tempdir().unwrap();
+    let pred = tmp.path().join("pred.jsonl");
+    std::fs::write(
+        &pred,
+        "{\"question\": \"How tall is the chair?\", \"pred\": \"1 m\"}\n",
+    )
+    .unwrap();
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/parquet-footer-bool-lists.parquet");
+    let started = std::time::Instant::now();
+    fails_with(
+        &["eval", "--bench", s(&bench), "--pred", s(&pred)],
+        &[
+            "parquet-footer-bool-lists.parquet",
+            "did not decode within 20 s",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
 
 #[test]

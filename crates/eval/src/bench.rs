@@ -267,10 +267,8 @@ fn flatten(rows: Vec<BenchRow>) -> Vec<BenchItem> {
 const IMAGE_COLUMNS: &[&str] = &["image", "image_base64"];
 
 fn parquet_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
-    let file = File::open(path)?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    let builder = msmu_data::dataset::reader::open_parquet(path)
         .map_err(|e| anyhow!("not a readable Parquet file ({e})"))?;
     let roots: Vec<usize> = builder
         .schema()

@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -115,11 +114,7 @@ pub fn looks_like_qspatial(path: &Path) -> bool {
         Some(path.to_path_buf())
     };
     let Some(file) = file else { return false };
-    let Ok(f) = File::open(&file) else {
-        return false;
-    };
-    let Ok(builder) = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-    else {
+    let Ok(builder) = msmu_data::dataset::reader::open_parquet(&file) else {
         return false;
     };
     let names: Vec<String> = builder
@@ -211,10 +206,8 @@ fn read_file(
     rows_per_split: &mut HashMap<String, usize>,
     with_images: bool,
 ) -> anyhow::Result<Vec<QItem>> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
-    let file = File::open(path)?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    let builder = msmu_data::dataset::reader::open_parquet(path)
         .map_err(|e| anyhow!("not a readable Parquet file ({e})"))?;
     let names: Vec<String> = builder
         .schema()

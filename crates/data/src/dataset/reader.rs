@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
@@ -32,6 +33,15 @@ pub enum ReadError {
     },
     #[error("{}: {source}", file.display())]
     Parquet { file: PathBuf, source: ParquetError },
+    /// The footer did not decode within the deadline (see [`open_parquet`]).
+    #[error(
+        "{}: the Parquet footer did not decode within {seconds} s: its metadata is corrupt or \
+         crafted (e.g. a list of 2^31 booleans in an unknown field, which the parquet crate \
+         walks one by one); check the file with pyarrow (`pyarrow.parquet.read_metadata`) or \
+         write it again",
+        file.display()
+    )]
+    FooterTimeout { file: PathBuf, seconds: f64 },
     #[error("{}: row group {group} of {count}", file.display())]
     NoRowGroup {
         file: PathBuf,
@@ -82,14 +92,62 @@ pub fn split_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, ReadError> 
 }
 
 fn builder(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
+    open_parquet(file)
+}
+
+/// How long [`open_parquet`] lets the footer decode. A real footer, even of a file of millions
+/// of rows, decodes in milliseconds.
+pub const PARQUET_FOOTER_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Opens a Parquet file and decodes its footer (schema, row groups) within
+/// [`PARQUET_FOOTER_DEADLINE`]. Every Parquet file msmu reads (shards, benches, Q-Spatial)
+/// is opened here.
+///
+/// Why a deadline: the parquet crate's Thrift decoder skips an unknown field holding a list
+/// of booleans by looping over the declared element count without consuming input, so 5
+/// bytes can declare 2^31 iterations and a crafted footer of a few KB spins for hours (found
+/// by the `bench` fuzz target). The footer is decoded on a helper thread; past the deadline
+/// the open fails with [`ReadError::FooterTimeout`] and the helper is left to finish or die
+/// with the process (there is no way to stop it; it holds only the file handle).
+pub fn open_parquet(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
+    open_parquet_within(file, PARQUET_FOOTER_DEADLINE)
+}
+
+/// [`open_parquet`] with another deadline.
+pub fn open_parquet_within(
+    file: &Path,
+    deadline: Duration,
+) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
     let handle = File::open(file).map_err(|source| ReadError::Open {
         file: file.to_path_buf(),
         source,
     })?;
-    ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|source| ReadError::Parquet {
-        file: file.to_path_buf(),
-        source,
-    })
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("parquet-footer".into())
+        .spawn(move || {
+            // The receiver is gone when the deadline passed; nothing to report then.
+            let _ = tx.send(ParquetRecordBatchReaderBuilder::try_new(handle));
+        })
+        .map_err(|source| ReadError::Open {
+            file: file.to_path_buf(),
+            source,
+        })?;
+    match rx.recv_timeout(deadline) {
+        Ok(decoded) => decoded.map_err(|source| ReadError::Parquet {
+            file: file.to_path_buf(),
+            source,
+        }),
+        // A panic inside the parquet crate ends the helper without a message.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReadError::Parquet {
+            file: file.to_path_buf(),
+            source: ParquetError::General("the footer decoder panicked (corrupt file)".into()),
+        }),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ReadError::FooterTimeout {
+            file: file.to_path_buf(),
+            seconds: deadline.as_secs_f64(),
+        }),
+    }
 }
 
 /// Every row group of the files, file by file, in order (read from the footers only).
@@ -511,5 +569,27 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_footer_that_would_spin_for_minutes_is_refused_at_the_deadline() {
+        // A 1-row pyarrow file whose FileMetaData has 200 unknown fields, each a list of
+        // 2^31 - 1 booleans (5 bytes apiece): the parquet crate's skip loops over every
+        // declared element, about a second per list (minutes in all). pyarrow refuses the
+        // file ("Exceeded size limit").
+        let crafted = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/fuzz/parquet-footer-bool-lists.parquet");
+        let started = std::time::Instant::now();
+        let err = open_parquet_within(&crafted, Duration::from_millis(500)).unwrap_err();
+        assert!(matches!(err, ReadError::FooterTimeout { .. }), "{err}");
+        assert!(
+            err.to_string().contains("did not decode within 0.5 s"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A sound file opens well within the same deadline.
+        let dir = tempfile::tempdir().unwrap();
+        let path = shard(dir.path(), "train-00000-of-00001.parquet", 2);
+        assert!(open_parquet_within(&path, Duration::from_millis(500)).is_ok());
     }
 }

@@ -7,7 +7,6 @@ use std::io::{BufWriter, Read as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
@@ -209,9 +208,8 @@ pub fn file_digest(path: &Path) -> anyhow::Result<(u64, String)> {
 pub fn read_shard_batches(
     path: &Path,
 ) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Vec<SampleRow>>>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{}: not a Parquet file", path.display()))?
+    let reader = super::reader::open_parquet(path)
+        .context("not a Parquet file")?
         .with_batch_size(128)
         .build()?;
     let shown = path.display().to_string();
