@@ -160,10 +160,8 @@ fn run_shards(
     ensure!(!shards.is_empty(), "{}: no shards in data/", dir.display());
     let mut total = 0u64;
     for shard in &shards {
-        let file =
-            std::fs::File::open(shard).with_context(|| format!("opening {}", shard.display()))?;
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .with_context(|| format!("{}: not a Parquet file", shard.display()))?;
+        let builder =
+            msmu_data::dataset::reader::open_parquet(shard).context("not a Parquet file")?;
         total += builder.metadata().file_metadata().num_rows() as u64;
     }
     let bar = msmu_data::progress::bar(total, "images");

@@ -15,7 +15,6 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::ImageDecoder as _;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use crate::export::image_extension;
@@ -210,15 +209,12 @@ fn check_shard(
     ids: &mut HashSet<String>,
     report: &mut Report,
 ) -> Option<ShardCounts> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
+    let builder = match msmu_data::dataset::reader::open_parquet(path) {
+        Ok(b) => b,
+        Err(e @ msmu_data::dataset::reader::ReadError::Open { .. }) => {
             report.problem(rel, format!("cannot open: {e}"));
             return None;
         }
-    };
-    let builder = match ParquetRecordBatchReaderBuilder::try_new(file) {
-        Ok(b) => b,
         Err(e) => {
             report.problem(
                 rel,

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use arrow::datatypes::DataType;
-use parquet::file::reader::{FileReader as _, SerializedFileReader};
 use serde_json::Value;
 
 use msmu_data::dataset::arrow_rows::{hf_features, schema};
@@ -276,10 +275,8 @@ pub fn card(manifest: &Manifest, splits: &[(String, SplitInfo)]) -> String {
 
 /// Uncompressed size of a Parquet file's column data (sum over row groups).
 fn uncompressed_bytes(path: &Path) -> anyhow::Result<u64> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = SerializedFileReader::new(file)
-        .with_context(|| format!("{}: not a Parquet file", path.display()))?;
-    Ok(reader
+    let builder = msmu_data::dataset::reader::open_parquet(path).context("not a Parquet file")?;
+    Ok(builder
         .metadata()
         .row_groups()
         .iter()
