@@ -62,7 +62,7 @@ pub fn read_bench_rows(path: &Path) -> anyhow::Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for file in &files {
         let got = match bench_kind(file) {
-            Some(Kind::Parquet) => no_panic_rows(file, || parquet_rows(file, true)),
+            Some(Kind::Parquet) => parquet_rows(file, true),
             Some(Kind::Arrow) => no_panic_rows(file, || arrow_rows(file, true)),
             _ => bail!(
                 "{}: prediction needs the images, so a Parquet or Arrow bench (the MSMU test \
@@ -266,7 +266,20 @@ fn flatten(rows: Vec<BenchRow>) -> Vec<BenchItem> {
 /// Image columns, read only for prediction.
 const IMAGE_COLUMNS: &[&str] = &["image", "image_base64"];
 
+/// [`parquet_rows_now`] on a helper thread, within the deadline of
+/// [`msmu_data::dataset::reader::parquet_deadline`] (the parquet crate can spin for hours on
+/// crafted page headers); a panic inside arrow / parquet is an error naming the file.
 fn parquet_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
+    use msmu_data::dataset::reader::{overrun_error, parquet_deadline, within_deadline};
+    let deadline = parquet_deadline(std::fs::metadata(path).map_or(0, |m| m.len()));
+    let owned = path.to_path_buf();
+    let outcome = within_deadline(deadline, move || {
+        no_panic_rows(&owned, || parquet_rows_now(&owned, with_images))
+    });
+    overrun_error(path, deadline, outcome)?
+}
+
+fn parquet_rows_now(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
     use parquet::arrow::ProjectionMask;
     let builder = msmu_data::dataset::reader::open_parquet(path)
         .map_err(|e| anyhow!("not a readable Parquet file ({e})"))?;

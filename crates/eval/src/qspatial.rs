@@ -164,12 +164,23 @@ fn read(path: &Path, split: Option<&str>, with_images: bool) -> anyhow::Result<V
     let mut items = Vec::new();
     let mut rows_per_split: HashMap<String, usize> = HashMap::new();
     for file in &files {
-        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_file(file, split, &mut rows_per_split, with_images)
-        }))
-        .unwrap_or_else(|_| Err(anyhow!("the Parquet reader failed on a damaged file")))
-        .with_context(|| format!("reading Q-Spatial file {}", file.display()))?;
-        items.extend(got);
+        // On a helper thread within the Parquet deadline (the parquet crate can spin for
+        // hours on crafted page headers); the split counts travel with it.
+        let deadline = msmu_data::dataset::reader::parquet_deadline(
+            std::fs::metadata(file).map_or(0, |m| m.len()),
+        );
+        let (owned, owned_split) = (file.clone(), split.map(str::to_string));
+        let mut counts = std::mem::take(&mut rows_per_split);
+        let outcome = msmu_data::dataset::reader::within_deadline(deadline, move || {
+            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_file(&owned, owned_split.as_deref(), &mut counts, with_images)
+            }))
+            .unwrap_or_else(|_| Err(anyhow!("the Parquet reader failed on a damaged file")));
+            (got, counts)
+        });
+        let (got, counts) = msmu_data::dataset::reader::overrun_error(file, deadline, outcome)?;
+        rows_per_split = counts;
+        items.extend(got.with_context(|| format!("reading Q-Spatial file {}", file.display()))?);
     }
     Ok(items)
 }

@@ -33,15 +33,15 @@ pub enum ReadError {
     },
     #[error("{}: {source}", file.display())]
     Parquet { file: PathBuf, source: ParquetError },
-    /// The footer did not decode within the deadline (see [`open_parquet`]).
+    /// A read did not finish within its deadline (see [`parquet_deadline`]).
     #[error(
-        "{}: the Parquet footer did not decode within {seconds} s: its metadata is corrupt or \
-         crafted (e.g. a list of 2^31 booleans in an unknown field, which the parquet crate \
-         walks one by one); check the file with pyarrow (`pyarrow.parquet.read_metadata`) or \
-         write it again",
+        "{}: the Parquet file did not decode within {seconds:.1} s: its metadata or page \
+         headers are corrupt or crafted (e.g. a list of 2^31 booleans in an unknown field, \
+         which the parquet crate walks one by one); check the file with pyarrow \
+         (`pyarrow.parquet.read_table`) or write it again",
         file.display()
     )]
-    FooterTimeout { file: PathBuf, seconds: f64 },
+    Timeout { file: PathBuf, seconds: f64 },
     #[error("{}: row group {group} of {count}", file.display())]
     NoRowGroup {
         file: PathBuf,
@@ -95,22 +95,71 @@ fn builder(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadErr
     open_parquet(file)
 }
 
-/// How long [`open_parquet`] lets the footer decode. A real footer, even of a file of millions
-/// of rows, decodes in milliseconds.
-pub const PARQUET_FOOTER_DEADLINE: Duration = Duration::from_secs(20);
+/// The least time a Parquet read may take before msmu gives up on it ([`parquet_deadline`]).
+pub const PARQUET_MIN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The slowest decoding speed [`parquet_deadline`] allows for beyond the first 20 s: 5 MB/s,
+/// a tenth of what a 2-core machine decodes (zstd pages included).
+pub const PARQUET_MIN_BYTES_PER_SECOND: f64 = 5e6;
+
+/// How long reading a Parquet file of `bytes` may take: [`PARQUET_MIN_DEADLINE`] plus the file
+/// at [`PARQUET_MIN_BYTES_PER_SECOND`]. A real file never comes near it.
+///
+/// Why msmu needs one: the parquet crate's Thrift decoder (footers and page headers) skips
+/// some malformed fields by looping over a declared element count without consuming input,
+/// e.g. a list of booleans in an unknown field: 5 bytes declare 2^31 iterations, and a crafted
+/// file of a few KB spins for hours. The `bench` fuzz target found such files (in the footer
+/// and in page headers); pyarrow refuses them ("Exceeded size limit"). Rust cannot stop a
+/// thread, so a read past its deadline is abandoned ([`within_deadline`]) and the command
+/// ends with [`ReadError::Timeout`].
+pub fn parquet_deadline(bytes: u64) -> Duration {
+    PARQUET_MIN_DEADLINE + Duration::from_secs_f64(bytes as f64 / PARQUET_MIN_BYTES_PER_SECOND)
+}
+
+/// Why [`within_deadline`] has no result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overrun {
+    /// The deadline passed; the work goes on on its abandoned thread until it ends or the
+    /// process exits.
+    Timeout,
+    /// The work panicked.
+    Panicked,
+}
+
+/// Runs `work` on a helper thread and waits for it at most `deadline`. (When no thread can be
+/// started, `work` runs on the caller's thread, without a deadline.)
+pub fn within_deadline<T: Send + 'static>(
+    deadline: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Overrun> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+    let helper = std::sync::Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("msmu-deadline".into())
+        .spawn(move || {
+            let work = helper.lock().ok().and_then(|mut w| w.take());
+            if let Some(work) = work {
+                // The receiver is gone when the deadline passed; nothing to report then.
+                let _ = tx.send(work());
+            }
+        });
+    if spawned.is_err() {
+        let work = slot.lock().ok().and_then(|mut w| w.take());
+        return work.map(|work| work()).ok_or(Overrun::Panicked);
+    }
+    rx.recv_timeout(deadline).map_err(|err| match err {
+        std::sync::mpsc::RecvTimeoutError::Timeout => Overrun::Timeout,
+        std::sync::mpsc::RecvTimeoutError::Disconnected => Overrun::Panicked,
+    })
+}
 
 /// Opens a Parquet file and decodes its footer (schema, row groups) within
-/// [`PARQUET_FOOTER_DEADLINE`]. Every Parquet file msmu reads (shards, benches, Q-Spatial)
-/// is opened here.
-///
-/// Why a deadline: the parquet crate's Thrift decoder skips an unknown field holding a list
-/// of booleans by looping over the declared element count without consuming input, so 5
-/// bytes can declare 2^31 iterations and a crafted footer of a few KB spins for hours (found
-/// by the `bench` fuzz target). The footer is decoded on a helper thread; past the deadline
-/// the open fails with [`ReadError::FooterTimeout`] and the helper is left to finish or die
-/// with the process (there is no way to stop it; it holds only the file handle).
+/// [`parquet_deadline`] of its size. Every Parquet file msmu reads (shards, benches,
+/// Q-Spatial) is opened here.
 pub fn open_parquet(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
-    open_parquet_within(file, PARQUET_FOOTER_DEADLINE)
+    let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+    open_parquet_within(file, parquet_deadline(bytes))
 }
 
 /// [`open_parquet`] with another deadline.
@@ -122,32 +171,31 @@ pub fn open_parquet_within(
         file: file.to_path_buf(),
         source,
     })?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("parquet-footer".into())
-        .spawn(move || {
-            // The receiver is gone when the deadline passed; nothing to report then.
-            let _ = tx.send(ParquetRecordBatchReaderBuilder::try_new(handle));
-        })
-        .map_err(|source| ReadError::Open {
-            file: file.to_path_buf(),
-            source,
-        })?;
-    match rx.recv_timeout(deadline) {
-        Ok(decoded) => decoded.map_err(|source| ReadError::Parquet {
-            file: file.to_path_buf(),
-            source,
-        }),
-        // A panic inside the parquet crate ends the helper without a message.
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReadError::Parquet {
-            file: file.to_path_buf(),
-            source: ParquetError::General("the footer decoder panicked (corrupt file)".into()),
-        }),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ReadError::FooterTimeout {
+    let decoded = within_deadline(deadline, move || {
+        ParquetRecordBatchReaderBuilder::try_new(handle)
+    });
+    overrun_error(file, deadline, decoded)?.map_err(|source| ReadError::Parquet {
+        file: file.to_path_buf(),
+        source,
+    })
+}
+
+/// [`within_deadline`]'s outcome for reading `file`, an [`Overrun`] as a [`ReadError`].
+pub fn overrun_error<T>(
+    file: &Path,
+    deadline: Duration,
+    outcome: Result<T, Overrun>,
+) -> Result<T, ReadError> {
+    outcome.map_err(|overrun| match overrun {
+        Overrun::Timeout => ReadError::Timeout {
             file: file.to_path_buf(),
             seconds: deadline.as_secs_f64(),
-        }),
-    }
+        },
+        Overrun::Panicked => ReadError::Parquet {
+            file: file.to_path_buf(),
+            source: ParquetError::General("the decoder panicked (corrupt file)".into()),
+        },
+    })
 }
 
 /// Every row group of the files, file by file, in order (read from the footers only).
@@ -166,8 +214,20 @@ pub fn row_groups(files: &[PathBuf]) -> Result<Vec<RowGroup>, ReadError> {
     Ok(out)
 }
 
-/// The rows of one row group, reading and decoding only the [`col::MODEL`] columns.
+/// The rows of one row group, reading and decoding only the [`col::MODEL`] columns, within
+/// [`parquet_deadline`] of the file's size.
 pub fn read_row_group(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadError> {
+    let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+    let deadline = parquet_deadline(bytes);
+    let owned = file.to_path_buf();
+    overrun_error(
+        file,
+        deadline,
+        within_deadline(deadline, move || read_row_group_now(&owned, group)),
+    )?
+}
+
+fn read_row_group_now(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadError> {
     let builder = builder(file)?;
     let count = builder.metadata().num_row_groups();
     if group >= count {
@@ -573,6 +633,11 @@ mod tests {
 
     #[test]
     fn a_footer_that_would_spin_for_minutes_is_refused_at_the_deadline() {
+        assert_eq!(parquet_deadline(0), PARQUET_MIN_DEADLINE);
+        assert_eq!(
+            parquet_deadline(50_000_000),
+            PARQUET_MIN_DEADLINE + Duration::from_secs(10)
+        );
         // A 1-row pyarrow file whose FileMetaData has 200 unknown fields, each a list of
         // 2^31 - 1 booleans (5 bytes apiece): the parquet crate's skip loops over every
         // declared element, about a second per list (minutes in all). pyarrow refuses the
@@ -581,7 +646,7 @@ mod tests {
             .join("../../tests/data/fuzz/parquet-footer-bool-lists.parquet");
         let started = std::time::Instant::now();
         let err = open_parquet_within(&crafted, Duration::from_millis(500)).unwrap_err();
-        assert!(matches!(err, ReadError::FooterTimeout { .. }), "{err}");
+        assert!(matches!(err, ReadError::Timeout { .. }), "{err}");
         assert!(
             err.to_string().contains("did not decode within 0.5 s"),
             "{err}"
