@@ -270,8 +270,8 @@ const IMAGE_COLUMNS: &[&str] = &["image", "image_base64"];
 /// [`msmu_data::dataset::reader::parquet_deadline`] (the parquet crate can spin for hours on
 /// crafted page headers); a panic inside arrow / parquet is an error naming the file.
 fn parquet_rows(path: &Path, with_images: bool) -> anyhow::Result<Vec<BenchRow>> {
-    use msmu_data::dataset::reader::{overrun_error, parquet_deadline, within_deadline};
-    let deadline = parquet_deadline(std::fs::metadata(path).map_or(0, |m| m.len()));
+    use msmu_data::dataset::reader::{overrun_error, parquet_deadline_for, within_deadline};
+    let deadline = parquet_deadline_for(path);
     let owned = path.to_path_buf();
     let outcome = within_deadline(deadline, move || {
         no_panic_rows(&owned, || parquet_rows_now(&owned, with_images))

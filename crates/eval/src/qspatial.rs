@@ -166,9 +166,7 @@ fn read(path: &Path, split: Option<&str>, with_images: bool) -> anyhow::Result<V
     for file in &files {
         // On a helper thread within the Parquet deadline (the parquet crate can spin for
         // hours on crafted page headers); the split counts travel with it.
-        let deadline = msmu_data::dataset::reader::parquet_deadline(
-            std::fs::metadata(file).map_or(0, |m| m.len()),
-        );
+        let deadline = msmu_data::dataset::reader::parquet_deadline_for(file);
         let (owned, owned_split) = (file.clone(), split.map(str::to_string));
         let mut counts = std::mem::take(&mut rows_per_split);
         let outcome = msmu_data::dataset::reader::within_deadline(deadline, move || {

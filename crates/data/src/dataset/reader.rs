@@ -91,10 +91,6 @@ pub fn split_shards(dir: &Path, split: &str) -> Result<Vec<PathBuf>, ReadError> 
     Ok(files)
 }
 
-fn builder(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
-    open_parquet(file)
-}
-
 /// The least time a Parquet read may take before msmu gives up on it ([`parquet_deadline`]).
 pub const PARQUET_MIN_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -116,6 +112,12 @@ pub fn parquet_deadline(bytes: u64) -> Duration {
     PARQUET_MIN_DEADLINE + Duration::from_secs_f64(bytes as f64 / PARQUET_MIN_BYTES_PER_SECOND)
 }
 
+/// [`parquet_deadline`] of a file's size (the least deadline when its size cannot be read: the
+/// open then fails and says why).
+pub fn parquet_deadline_for(file: &Path) -> Duration {
+    parquet_deadline(std::fs::metadata(file).map_or(0, |m| m.len()))
+}
+
 /// Why [`within_deadline`] has no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overrun {
@@ -124,30 +126,23 @@ pub enum Overrun {
     Timeout,
     /// The work panicked.
     Panicked,
+    /// No helper thread could be started (the system's thread limit).
+    NoThread,
 }
 
-/// Runs `work` on a helper thread and waits for it at most `deadline`. (When no thread can be
-/// started, `work` runs on the caller's thread, without a deadline.)
+/// Runs `work` on a helper thread and waits for it at most `deadline`.
 pub fn within_deadline<T: Send + 'static>(
     deadline: Duration,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Overrun> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
-    let helper = std::sync::Arc::clone(&slot);
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("msmu-deadline".into())
         .spawn(move || {
-            let work = helper.lock().ok().and_then(|mut w| w.take());
-            if let Some(work) = work {
-                // The receiver is gone when the deadline passed; nothing to report then.
-                let _ = tx.send(work());
-            }
-        });
-    if spawned.is_err() {
-        let work = slot.lock().ok().and_then(|mut w| w.take());
-        return work.map(|work| work()).ok_or(Overrun::Panicked);
-    }
+            // The receiver is gone when the deadline passed; nothing to report then.
+            let _ = tx.send(work());
+        })
+        .map_err(|_| Overrun::NoThread)?;
     rx.recv_timeout(deadline).map_err(|err| match err {
         std::sync::mpsc::RecvTimeoutError::Timeout => Overrun::Timeout,
         std::sync::mpsc::RecvTimeoutError::Disconnected => Overrun::Panicked,
@@ -158,8 +153,7 @@ pub fn within_deadline<T: Send + 'static>(
 /// [`parquet_deadline`] of its size. Every Parquet file msmu reads (shards, benches,
 /// Q-Spatial) is opened here.
 pub fn open_parquet(file: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
-    let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
-    open_parquet_within(file, parquet_deadline(bytes))
+    open_parquet_within(file, parquet_deadline_for(file))
 }
 
 /// [`open_parquet`] with another deadline.
@@ -195,6 +189,12 @@ pub fn overrun_error<T>(
             file: file.to_path_buf(),
             source: ParquetError::General("the decoder panicked (corrupt file)".into()),
         },
+        Overrun::NoThread => ReadError::Parquet {
+            file: file.to_path_buf(),
+            source: ParquetError::General(
+                "could not start a thread to read it (the system's thread limit)".into(),
+            ),
+        },
     })
 }
 
@@ -202,7 +202,7 @@ pub fn overrun_error<T>(
 pub fn row_groups(files: &[PathBuf]) -> Result<Vec<RowGroup>, ReadError> {
     let mut out = Vec::new();
     for file in files {
-        let builder = builder(file)?;
+        let builder = open_parquet(file)?;
         for (index, group) in builder.metadata().row_groups().iter().enumerate() {
             out.push(RowGroup {
                 file: file.clone(),
@@ -217,8 +217,7 @@ pub fn row_groups(files: &[PathBuf]) -> Result<Vec<RowGroup>, ReadError> {
 /// The rows of one row group, reading and decoding only the [`col::MODEL`] columns, within
 /// [`parquet_deadline`] of the file's size.
 pub fn read_row_group(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadError> {
-    let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
-    let deadline = parquet_deadline(bytes);
+    let deadline = parquet_deadline_for(file);
     let owned = file.to_path_buf();
     overrun_error(
         file,
@@ -228,7 +227,7 @@ pub fn read_row_group(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadEr
 }
 
 fn read_row_group_now(file: &Path, group: usize) -> Result<Vec<ModelRow>, ReadError> {
-    let builder = builder(file)?;
+    let builder = open_parquet(file)?;
     let count = builder.metadata().num_row_groups();
     if group >= count {
         return Err(ReadError::NoRowGroup {
