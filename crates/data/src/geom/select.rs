@@ -237,6 +237,24 @@ pub fn check_before_alone_render(
     visible_px: u64,
     rules: &SelectionRules,
 ) -> Option<RejectReason> {
+    if let Some(reason) = check_before_pixels(scene, measurements, instance_id, rules) {
+        return Some(reason);
+    }
+    if visible_px < rules.min_visible_pixels {
+        return Some(RejectReason::TooFewVisiblePixels);
+    }
+    None
+}
+
+/// The checks of [`check_object`] that need nothing from the view (the instance, its label and
+/// its size), in the same order: an instance they reject is rejected in every view, so view
+/// selection does not measure its dimension coverage either.
+pub fn check_before_pixels(
+    scene: &Scene,
+    measurements: &[ObjectMeasurement],
+    instance_id: InstanceId,
+    rules: &SelectionRules,
+) -> Option<RejectReason> {
     let (Some(instance), Some(measurement)) = (
         scene.instance(instance_id),
         find_measurement(measurements, instance_id),
@@ -258,9 +276,6 @@ pub fn check_before_alone_render(
             .is_some()
     {
         return Some(RejectReason::ImplausibleSize);
-    }
-    if visible_px < rules.min_visible_pixels {
-        return Some(RejectReason::TooFewVisiblePixels);
     }
     None
 }
@@ -338,6 +353,7 @@ mod tests {
             visible_fraction,
             truncation,
             alone_measured: true,
+            dimensions_measured: true,
             bbox_px: [0, 0, 1, 1],
             centroid_norm: [0.5, 0.5],
             dimension_coverage: [1.0; 3],

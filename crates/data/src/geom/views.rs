@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::geom::measure::ObjectMeasurement;
 use crate::geom::select::{
-    check_before_alone_render, merge_counts, select_objects, RejectionCounts, SelectionRules,
+    check_before_alone_render, check_before_pixels, merge_counts, select_objects, RejectionCounts,
+    SelectionRules,
 };
 use crate::geom::visibility::{
-    camera_renderable, visibility_from_view_where, InstanceVisibility, VisibilityConfig,
+    camera_renderable, visibility_from_view_where, InstanceVisibility, Measure, VisibilityConfig,
 };
 use crate::render::{render, RenderedView};
 use crate::scene::{Camera, Frame, Pose, Scene};
@@ -197,8 +198,14 @@ fn select(
             let (visible, render) = if let Some(view) = view {
                 // Instances that selection rejects on label, size or visible pixels are not
                 // rendered alone: their occlusion and truncation cannot change the outcome.
-                let render_alone = |id, visible_px| {
-                    check_before_alone_render(scene, measurements, id, visible_px, rules).is_none()
+                // Those it rejects on label or size alone are not back-projected either:
+                // nothing reads their dimension coverage.
+                let measure = Measure {
+                    dimensions: &|id| check_before_pixels(scene, measurements, id, rules).is_none(),
+                    alone: &|id, visible_px| {
+                        check_before_alone_render(scene, measurements, id, visible_px, rules)
+                            .is_none()
+                    },
                 };
                 let vis = visibility_from_view_where(
                     scene,
@@ -206,7 +213,7 @@ fn select(
                     &camera,
                     &view,
                     visibility,
-                    &render_alone,
+                    &measure,
                 );
                 (vis, Some(view))
             } else {

@@ -24,6 +24,9 @@
 //!   `min_dimension_coverage` (90 %, as in Multi-SpatialMLLM) of it. Pixel centres stop half
 //!   a pixel short of the silhouette at each end, so the span is widened by half a pixel
 //!   footprint (depth / focal length) at both extreme pixels.
+//! - View selection skips the two costly steps (the render alone, the back-projection) for
+//!   instances that object selection rejects without them ([`Measure`]); the pixel counts,
+//!   box and centroid are always measured.
 
 use nalgebra::{Point3, Vector3};
 use rayon::prelude::*;
@@ -86,6 +89,11 @@ pub struct InstanceVisibility {
     /// instance on its label, size or visible pixels), it was not: `unoccluded_px` is then
     /// `visible_px`, `visible_fraction` 1 and `truncation` 0, and none of them is measured.
     pub alone_measured: bool,
+    /// Whether `dimension_coverage` and `visible_dimensions` were measured. When the caller
+    /// said they were not needed ([`Measure::dimensions`]: object selection rejects the
+    /// instance on its label or size in every view), they were not: the coverage is then 0 and
+    /// no dimension counts as visible.
+    pub dimensions_measured: bool,
     /// `[u_min, v_min, u_max, v_max]` of the visible pixels, inclusive pixel indices.
     pub bbox_px: [u32; 4],
     /// Mean of `((u + 0.5) / W, (v + 0.5) / H)` over the visible pixels.
@@ -207,22 +215,46 @@ pub fn visibility_from_view(
     view: &RenderedView,
     config: &VisibilityConfig,
 ) -> Vec<InstanceVisibility> {
-    visibility_from_view_where(scene, measurements, camera, view, config, &|_, _| true)
+    visibility_from_view_where(scene, measurements, camera, view, config, &Measure::ALL)
+}
+
+/// Which of the costly measurements [`visibility_from_view_where`] makes, per instance.
+pub struct Measure<'a> {
+    /// Whether the instance's visible pixels are back-projected for its dimension coverage
+    /// ([`InstanceVisibility::dimensions_measured`]); asked once per instance and view, before
+    /// the pixel pass.
+    pub dimensions: &'a (dyn Fn(InstanceId) -> bool + Sync),
+    /// Whether the instance, with this many visible pixels, is rendered alone for its
+    /// unoccluded pixels and truncation ([`InstanceVisibility::alone_measured`]).
+    pub alone: &'a (dyn Fn(InstanceId, u64) -> bool + Sync),
+}
+
+impl Measure<'static> {
+    /// Every measurement of every instance.
+    pub const ALL: Measure<'static> = Measure {
+        dimensions: &|_| true,
+        alone: &|_, _| true,
+    };
 }
 
 /// [`visibility_from_view`] that renders an instance alone (for its unoccluded pixels and
-/// truncation, the costly part: a wall alone fills the whole enlarged image) only when
-/// `render_alone(instance, visible_px)` says the caller needs those numbers; see
-/// [`InstanceVisibility::alone_measured`].
+/// truncation, the costly part: a wall alone fills the whole enlarged image) and back-projects
+/// its pixels (for its dimension coverage: walls and floors hold most pixels of a view) only
+/// when `measure` says the caller needs those numbers; see
+/// [`InstanceVisibility::alone_measured`] and [`InstanceVisibility::dimensions_measured`].
 pub fn visibility_from_view_where(
     scene: &Scene,
     measurements: &[ObjectMeasurement],
     camera: &Camera,
     view: &RenderedView,
     config: &VisibilityConfig,
-    render_alone: &(dyn Fn(InstanceId, u64) -> bool + Sync),
+    measure: &Measure,
 ) -> Vec<InstanceVisibility> {
     let slot_of_id = SlotOfId::new(measurements);
+    let spans_wanted: Vec<bool> = measurements
+        .iter()
+        .map(|m| (measure.dimensions)(m.instance_id))
+        .collect();
     let axes: Vec<[[f64; 3]; 3]> = measurements.iter().map(|m| m.obb_axes()).collect();
     let mut stats = vec![PixelStats::new(); measurements.len()];
 
@@ -243,37 +275,51 @@ pub fn visibility_from_view_where(
         {
             let v = v as u32;
             let ray_y = (v as f64 - k.cy) / k.fy;
-            for (u, (&id, &depth)) in ids.iter().zip(depths).enumerate() {
+            // Runs of one id: counts, box and pixel sums once per run (the sums of pixel
+            // indices are integers below 2^53, so adding them per run gives the same f64 as
+            // adding them per pixel), the back-projection per pixel.
+            let mut u0 = 0;
+            while u0 < width {
+                let id = ids[u0];
+                let run = ids[u0..].iter().take_while(|&&x| x == id).count();
+                let (first, last) = (u0, u0 + run - 1);
+                u0 += run;
                 if id == 0 {
                     continue;
                 }
                 let Some(slot) = slot_of_id.get(id) else {
                     continue;
                 };
-                let u = u as u32;
-                let z = depth as f64;
                 let s = &mut stats[slot as usize];
-                s.count += 1;
+                let n = run as u64;
+                s.count += n;
                 s.bbox = [
-                    s.bbox[0].min(u),
+                    s.bbox[0].min(first as u32),
                     s.bbox[1].min(v),
-                    s.bbox[2].max(u),
+                    s.bbox[2].max(last as u32),
                     s.bbox[3].max(v),
                 ];
-                s.sum_u += u as f64;
-                s.sum_v += v as f64;
-                // Back-project the pixel centre at its depth, then into the world.
-                let p_cam = Vector3::new(ray_x[u as usize] * z, ray_y * z, z);
-                let p_world = r * p_cam + t;
-                for (axis_idx, axis) in axes[slot as usize].iter().enumerate() {
-                    let along = axis[0] * p_world.x + axis[1] * p_world.y + axis[2] * p_world.z;
-                    if along < s.span_lo[axis_idx] {
-                        s.span_lo[axis_idx] = along;
-                        s.depth_at_lo[axis_idx] = z;
-                    }
-                    if along > s.span_hi[axis_idx] {
-                        s.span_hi[axis_idx] = along;
-                        s.depth_at_hi[axis_idx] = z;
+                s.sum_u += ((first + last) as u64 * n / 2) as f64;
+                s.sum_v += (v as u64 * n) as f64;
+                if !spans_wanted[slot as usize] {
+                    continue;
+                }
+                let axes = &axes[slot as usize];
+                for (u, &depth) in (first..=last).zip(&depths[first..=last]) {
+                    // Back-project the pixel centre at its depth, then into the world.
+                    let z = depth as f64;
+                    let p_cam = Vector3::new(ray_x[u] * z, ray_y * z, z);
+                    let p_world = r * p_cam + t;
+                    for (axis_idx, axis) in axes.iter().enumerate() {
+                        let along = axis[0] * p_world.x + axis[1] * p_world.y + axis[2] * p_world.z;
+                        if along < s.span_lo[axis_idx] {
+                            s.span_lo[axis_idx] = along;
+                            s.depth_at_lo[axis_idx] = z;
+                        }
+                        if along > s.span_hi[axis_idx] {
+                            s.span_hi[axis_idx] = along;
+                            s.depth_at_hi[axis_idx] = z;
+                        }
                     }
                 }
             }
@@ -290,7 +336,7 @@ pub fn visibility_from_view_where(
             let m = &measurements[slot];
             let s = &stats[slot];
             let instance = scene.instance(m.instance_id)?;
-            let alone_measured = render_alone(m.instance_id, s.count);
+            let alone_measured = (measure.alone)(m.instance_id, s.count);
             let (unoccluded_px, truncation) = if alone_measured {
                 let alone = projection_alone(
                     scene,
@@ -313,7 +359,8 @@ pub fn visibility_from_view_where(
             let extents = [m.length_m, m.width_m, m.height_m];
             let mut dimension_coverage = [0.0; 3];
             let mut visible = [false; 3];
-            for a in 0..3 {
+            let dimensions_measured = spans_wanted[slot];
+            for a in (0..3).filter(|_| dimensions_measured) {
                 // Pixel centres stop half a pixel short of the silhouette at each end: add half
                 // a pixel footprint (depth / focal length) at both extreme pixels, so a fully
                 // visible small object is not reported as partly visible.
@@ -337,6 +384,7 @@ pub fn visibility_from_view_where(
                 visible_fraction: s.count as f64 / unoccluded_px as f64,
                 truncation,
                 alone_measured,
+                dimensions_measured,
                 bbox_px: s.bbox,
                 centroid_norm: [(s.sum_u / n + 0.5) / w, (s.sum_v / n + 0.5) / h],
                 dimension_coverage,
@@ -623,6 +671,54 @@ mod tests {
         assert!(v.dimension_coverage[2] > 0.98, "{:?}", v.dimension_coverage);
         // The visible half is on the left of the image.
         assert!(v.centroid_norm[0] < 0.5);
+    }
+
+    #[test]
+    fn instances_left_unmeasured_keep_their_pixel_statistics() {
+        let occluder = BoxSpec {
+            center: [1.0, -2.0, 0.5],
+            size: [2.0, 0.02, 3.0],
+            yaw_rad: 0.0,
+        };
+        let scene = scene_from_objects(&[(target(), "box"), (occluder, "panel")]);
+        let m = measure_scene(&scene);
+        let config = VisibilityConfig::default();
+        let view = render(&scene.mesh, &scene.face_instance, &camera(), &config.render).unwrap();
+        let all = visibility_from_view(&scene, &m, &camera(), &view, &config);
+        // Neither measurement for the panel, no alone render for the box.
+        let some = visibility_from_view_where(
+            &scene,
+            &m,
+            &camera(),
+            &view,
+            &config,
+            &Measure {
+                dimensions: &|id| id != InstanceId(2),
+                alone: &|id, _| id != InstanceId(1),
+            },
+        );
+        assert_eq!(all.len(), 2);
+        assert_eq!(some.len(), 2);
+        for (a, s) in all.iter().zip(&some) {
+            assert_eq!(
+                (a.instance_id, a.visible_px, a.bbox_px, a.centroid_norm),
+                (s.instance_id, s.visible_px, s.bbox_px, s.centroid_norm)
+            );
+            assert!(a.alone_measured && a.dimensions_measured);
+        }
+        let (box_all, box_some) = (&all[0], &some[0]);
+        assert!(!box_some.alone_measured && box_some.dimensions_measured);
+        assert_eq!(box_some.unoccluded_px, box_some.visible_px);
+        assert_eq!(box_some.dimension_coverage, box_all.dimension_coverage);
+        assert_eq!(box_some.visible_dimensions, box_all.visible_dimensions);
+        assert!(box_all.visible_fraction < 0.6);
+        let (panel_all, panel_some) = (&all[1], &some[1]);
+        assert!(panel_some.alone_measured && !panel_some.dimensions_measured);
+        assert_eq!(panel_some.unoccluded_px, panel_all.unoccluded_px);
+        assert_eq!(panel_some.truncation, panel_all.truncation);
+        assert_eq!(panel_some.dimension_coverage, [0.0; 3]);
+        assert_eq!(panel_some.visible_dimensions, VisibleDimensions::default());
+        assert!(panel_all.visible_dimensions.height);
     }
 
     #[test]
