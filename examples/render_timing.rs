@@ -1,8 +1,12 @@
 //! Times msmu's rasterizer on a scene's frames: `cargo run --release --example render_timing --
-//! SCENE_DIR [--width 640] [--height 480] [--reps 5] [--max-views N] [--dump DIR]`.
+//! SCENE_DIR [--width 640] [--height 480] [--reps 5] [--max-views N] [--no-cull] [--dump DIR]`.
 //!
 //! Loads the scene with `io::load_scene`, renders each frame's colour camera resized to
 //! `width x height` `reps` times and prints one JSON object with the median ms per view.
+//! Views are rendered as `msmu build` renders them, with `render::render_culled` (face groups
+//! built once per scene, outside the timed loop, like Open3D's BVH in
+//! `benches/compare_open3d.py`); the untimed first pass checks every culled view against
+//! `render::render`, pixel for pixel. `--no-cull` times `render::render` instead.
 //! `--dump DIR` also writes what an independent renderer needs to redo the same views
 //! (`benches/compare_open3d.py` reads it): the loaded mesh (`vertices.f32`, `triangles.u32`),
 //! the cameras (`cameras.json`) and msmu's depth and instance ids per view (`depth_<i>.f32`,
@@ -14,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use msmu_data::render::{render, RenderConfig};
+use msmu_data::render::{render, render_culled, FaceGroups, RenderConfig};
 
 struct Args {
     scene: PathBuf,
@@ -22,6 +26,7 @@ struct Args {
     height: u32,
     reps: usize,
     max_views: usize,
+    cull: bool,
     dump: Option<PathBuf>,
 }
 
@@ -32,6 +37,7 @@ fn parse_args() -> anyhow::Result<Args> {
         height: 480,
         reps: 5,
         max_views: usize::MAX,
+        cull: true,
         dump: None,
     };
     let mut it = std::env::args().skip(1);
@@ -44,6 +50,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--reps" => args.reps = value()?.parse()?,
             "--max-views" => args.max_views = value()?.parse()?,
             "--dump" => args.dump = Some(PathBuf::from(value()?)),
+            "--no-cull" => args.cull = false,
             _ if !a.starts_with("--") => scene = Some(PathBuf::from(a)),
             _ => anyhow::bail!("unknown flag {a}"),
         }
@@ -71,17 +78,33 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(!cameras.is_empty(), "the scene has no frames");
     let config = RenderConfig::default();
 
-    // One untimed pass (warms caches, gives the output to dump).
-    let views: Vec<_> = cameras
-        .iter()
-        .map(|c| render(&scene.mesh, &scene.face_instance, c, &config))
-        .collect::<Result<_, _>>()?;
+    let t_groups = Instant::now();
+    let groups = FaceGroups::new(&scene.mesh);
+    let groups_ms = t_groups.elapsed().as_secs_f64() * 1e3;
+    let draw = |c| {
+        if args.cull {
+            render_culled(&scene.mesh, &scene.face_instance, &groups, c, &config)
+        } else {
+            render(&scene.mesh, &scene.face_instance, c, &config)
+        }
+    };
+
+    // One untimed pass (warms caches, gives the output to dump), checked against the plain
+    // render.
+    let views: Vec<_> = cameras.iter().map(draw).collect::<Result<_, _>>()?;
+    for (i, (c, v)) in cameras.iter().zip(&views).enumerate() {
+        let plain = render(&scene.mesh, &scene.face_instance, c, &config)?;
+        anyhow::ensure!(
+            plain == *v,
+            "view {i}: the culled render differs from render()"
+        );
+    }
     let mut per_rep_ms = Vec::with_capacity(args.reps);
     let mut checksum = 0.0f64;
     for _ in 0..args.reps {
         let t = Instant::now();
         for c in &cameras {
-            let v = render(&scene.mesh, &scene.face_instance, c, &config)?;
+            let v = draw(c)?;
             checksum += v.depth_m[v.depth_m.len() / 2] as f64;
         }
         per_rep_ms.push(t.elapsed().as_secs_f64() * 1e3 / cameras.len() as f64);
@@ -146,6 +169,9 @@ fn main() -> anyhow::Result<()> {
         "width": args.width,
         "height": args.height,
         "reps": args.reps,
+        "culled": args.cull,
+        "face_groups": groups.len(),
+        "face_groups_ms": groups_ms,
         "load_s": load_s,
         "ms_per_view": median,
         "ms_per_view_all_reps": per_rep_ms,

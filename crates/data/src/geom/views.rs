@@ -19,7 +19,7 @@ use crate::geom::select::{
 use crate::geom::visibility::{
     camera_renderable, visibility_from_view_where, InstanceVisibility, Measure, VisibilityConfig,
 };
-use crate::render::{render, RenderedView};
+use crate::render::{render_culled, FaceGroups, RenderedView};
 use crate::scene::{Camera, Frame, Pose, Scene};
 
 /// Settings of view selection (plain data).
@@ -174,6 +174,8 @@ fn select(
 ) {
     let stride = config.frame_stride.max(1);
     let candidates = pose_diverse_frames(&scene.frames, config);
+    // Built once per scene: each view's render skips the groups outside its frustum.
+    let groups = FaceGroups::new(&scene.mesh);
     struct Analysed {
         index: usize,
         accepted: Vec<InstanceVisibility>,
@@ -187,9 +189,10 @@ fn select(
             let camera = analysis_camera(&scene.frames[index], config.analysis_resolution);
             let view = camera_renderable(&camera)
                 .then(|| {
-                    render(
+                    render_culled(
                         &scene.mesh,
                         &scene.face_instance,
+                        &groups,
                         &camera,
                         &visibility.render,
                     )

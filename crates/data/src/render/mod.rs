@@ -29,9 +29,13 @@
 //! - **Ties** in depth keep the earlier triangle (faces are drawn in index order), so output is
 //!   deterministic. Back faces are drawn: scanned meshes are not consistently oriented.
 
+mod cull;
+
 use nalgebra::Point3;
 use rayon::prelude::*;
 use wide::{f32x8, f64x4, i32x8, u32x8};
+
+pub use cull::FaceGroups;
 
 use crate::io::MAX_IMAGE_SIDE;
 use crate::scene::{Camera, Intrinsics, Mesh};
@@ -109,6 +113,34 @@ pub fn render(
 ) -> Result<RenderedView, RenderError> {
     check_render_size(camera)?;
     Ok(Rasterizer::new(mesh, face_instance, camera, config).draw_all())
+}
+
+/// [`render`] that skips the groups of faces wholly outside the view frustum (vertex stage and
+/// face tests): the same image, pixel for pixel (see [`FaceGroups`]). `groups` must come from
+/// [`FaceGroups::new`] on this mesh; groups made for another mesh size are ignored.
+pub fn render_culled(
+    mesh: &Mesh,
+    face_instance: &[u32],
+    groups: &FaceGroups,
+    camera: &Camera,
+    config: &RenderConfig,
+) -> Result<RenderedView, RenderError> {
+    check_render_size(camera)?;
+    if !groups.fits(mesh) {
+        return Ok(Rasterizer::new(mesh, face_instance, camera, config).draw_all());
+    }
+    let stage = VertexStage::Culled(groups);
+    let mut r = Rasterizer::with_vertex_stage(mesh, face_instance, camera, config, stage, false);
+    let drawn = std::mem::take(&mut r.vertices.drawn);
+    for (w, &word) in drawn.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            r.draw_face(w * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
+    r.vertices.drawn = drawn;
+    Ok(r.finish())
 }
 
 /// Renders only the listed faces (e.g. one instance alone, for occlusion-free pixel counts).
@@ -215,6 +247,20 @@ struct VertexScratch {
     generation: u32,
     /// The vertices of the current face subset, in first-use order.
     used: Vec<u32>,
+    /// For culled renders: bit `f % 64` of word `f / 64` is set when face `f` is drawn.
+    drawn: Vec<u64>,
+}
+
+/// Which vertices a rasterizer transforms.
+#[derive(Clone, Copy)]
+enum VertexStage<'a> {
+    /// Every vertex of the mesh.
+    All,
+    /// The vertices of these faces.
+    Faces(&'a [u32]),
+    /// The vertices of the face groups that the view does not cull; the faces of those groups
+    /// are marked in `VertexScratch::drawn`.
+    Culled(&'a FaceGroups),
 }
 
 /// The vertex stage of one view: camera-space transform, outcode and projection.
@@ -535,7 +581,7 @@ impl<'a> Rasterizer<'a> {
         camera: &Camera,
         config: &RenderConfig,
     ) -> Self {
-        Self::with_vertex_stage(mesh, face_instance, camera, config, None, false)
+        Self::with_vertex_stage(mesh, face_instance, camera, config, VertexStage::All, false)
     }
 
     /// A rasterizer that may only draw `faces`: the vertex stage runs on their vertices
@@ -547,7 +593,14 @@ impl<'a> Rasterizer<'a> {
         config: &RenderConfig,
         faces: &[u32],
     ) -> Self {
-        Self::with_vertex_stage(mesh, face_instance, camera, config, Some(faces), false)
+        Self::with_vertex_stage(
+            mesh,
+            face_instance,
+            camera,
+            config,
+            VertexStage::Faces(faces),
+            false,
+        )
     }
 
     /// [`Rasterizer::for_faces`] whose buffers hold only the pixels the faces can cover
@@ -558,7 +611,7 @@ impl<'a> Rasterizer<'a> {
         config: &RenderConfig,
         faces: &[u32],
     ) -> Self {
-        Self::with_vertex_stage(mesh, &[], camera, config, Some(faces), true)
+        Self::with_vertex_stage(mesh, &[], camera, config, VertexStage::Faces(faces), true)
     }
 
     fn with_vertex_stage(
@@ -566,7 +619,7 @@ impl<'a> Rasterizer<'a> {
         face_instance: &'a [u32],
         camera: &Camera,
         config: &RenderConfig,
-        faces: Option<&[u32]>,
+        stage: VertexStage,
         windowed: bool,
     ) -> Self {
         let k = camera.model.intrinsics;
@@ -584,13 +637,41 @@ impl<'a> Rasterizer<'a> {
             height: height as f64,
         };
         let mut vertices = SCRATCH.take();
-        match faces {
-            None => {
+        match stage {
+            VertexStage::All => {
                 vertices.outcode.clear();
                 vertices.proj.clear();
                 view.vertices(&mesh.positions_m, &mut vertices.outcode, &mut vertices.proj);
             }
-            Some(faces) => {
+            VertexStage::Culled(groups) => {
+                let n_vertices = mesh.positions_m.len();
+                if vertices.outcode.len() < n_vertices {
+                    vertices.outcode.resize(n_vertices, 0);
+                    vertices.proj.resize(n_vertices, ProjVertex::default());
+                }
+                vertices.drawn.clear();
+                vertices.drawn.resize(mesh.triangles.len().div_ceil(64), 0);
+                let frustum = cull::Frustum::new(
+                    &camera_from_world,
+                    [k.fx, k.fy, k.cx, k.cy],
+                    width as f64,
+                    height as f64,
+                    config.near_m,
+                    config.far_m,
+                );
+                for (faces, group_vertices) in groups.visible(&frustum) {
+                    view.some_vertices(
+                        &mesh.positions_m,
+                        group_vertices,
+                        &mut vertices.outcode,
+                        &mut vertices.proj,
+                    );
+                    for &f in faces {
+                        vertices.drawn[f as usize / 64] |= 1 << (f % 64);
+                    }
+                }
+            }
+            VertexStage::Faces(faces) => {
                 let n_vertices = mesh.positions_m.len();
                 if vertices.outcode.len() < n_vertices {
                     vertices.outcode.resize(n_vertices, 0);
@@ -624,8 +705,8 @@ impl<'a> Rasterizer<'a> {
             }
         }
         let (w, h) = (width as i64, height as i64);
-        let window = match faces {
-            Some(_) if windowed => {
+        let window = match stage {
+            VertexStage::Faces(_) if windowed => {
                 PixelWindow::of_vertices(&vertices.used, &vertices.outcode, &vertices.proj, w, h)
                     .unwrap_or(PixelWindow::whole(w, h))
             }
@@ -1684,5 +1765,146 @@ mod tests {
         )
         .unwrap();
         assert!(view.color_rgb.unwrap().iter().all(|&c| c == [10, 20, 30]));
+    }
+
+    #[test]
+    fn culled_renders_equal_whole_mesh_renders() {
+        let far = RenderConfig {
+            far_m: 4.0,
+            ..RenderConfig::default()
+        };
+        let mut culled_any = false;
+        for seed in 0..6 {
+            let (mesh, face_instance) = random_scene(seed);
+            let groups = FaceGroups::new(&mesh);
+            assert!(groups.len() > 10, "{}", groups.len());
+            for (yaw, pitch) in [(0.0, 0.0), (0.3, 0.1), (-0.6, -0.2), (1.5, 0.0), (3.1, 0.4)] {
+                let pose = Pose::from_parts(
+                    Translation3::new(0.1, 0.2, 0.0),
+                    UnitQuaternion::from_euler_angles(pitch, yaw, 0.0),
+                );
+                for cam in [camera(96, 64, pose), camera(33, 200, pose)] {
+                    for config in [RenderConfig::default(), far] {
+                        let whole = render(&mesh, &face_instance, &cam, &config).unwrap();
+                        let culled =
+                            render_culled(&mesh, &face_instance, &groups, &cam, &config).unwrap();
+                        assert_eq!(culled, whole, "seed {seed}, yaw {yaw}");
+                        let m = cam.world_from_camera.inverse().to_homogeneous();
+                        let rows = std::array::from_fn(|r| std::array::from_fn(|c| m[(r, c)]));
+                        let k = cam.model.intrinsics;
+                        let frustum = cull::Frustum::new(
+                            &rows,
+                            [k.fx, k.fy, k.cx, k.cy],
+                            cam.model.width as f64,
+                            cam.model.height as f64,
+                            config.near_m,
+                            config.far_m,
+                        );
+                        culled_any |= groups.visible(&frustum).count() < groups.len();
+                    }
+                }
+            }
+        }
+        assert!(culled_any, "no view culled any group");
+        // Groups made for another mesh are ignored, not trusted.
+        let (mesh, face_instance) = random_scene(1);
+        let (other, _) = random_scene(2);
+        let mut smaller = other.clone();
+        smaller.triangles.truncate(10);
+        let stale = FaceGroups::new(&smaller);
+        let cam = camera(96, 64, Pose::identity());
+        let config = RenderConfig::default();
+        assert_eq!(
+            render_culled(&mesh, &face_instance, &stale, &cam, &config).unwrap(),
+            render(&mesh, &face_instance, &cam, &config).unwrap()
+        );
+    }
+
+    #[test]
+    fn faces_the_frustum_culls_cover_no_pixel() {
+        // Small triangles scattered around the image borders and the near and far planes, at
+        // sub-pixel offsets: whenever a face's own box is culled, drawing the face alone
+        // must leave the image empty; many faces at a fraction of a pixel outside must be
+        // culled, and none that covers a pixel.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (w, h) = (40u32, 30u32);
+        let cam = camera(
+            w,
+            h,
+            Pose::from_parts(
+                Translation3::new(0.3, -0.2, 0.1),
+                UnitQuaternion::from_euler_angles(0.2, -0.1, 0.05),
+            ),
+        );
+        let config = RenderConfig {
+            far_m: 3.0,
+            ..RenderConfig::default()
+        };
+        let k = cam.model.intrinsics;
+        let m = cam.world_from_camera.inverse().to_homogeneous();
+        let rows = std::array::from_fn(|r| std::array::from_fn(|c| m[(r, c)]));
+        let frustum = cull::Frustum::new(
+            &rows,
+            [k.fx, k.fy, k.cx, k.cy],
+            w as f64,
+            h as f64,
+            config.near_m,
+            config.far_m,
+        );
+        let (mut culled, mut drawn) = (0, 0);
+        for _ in 0..4000 {
+            // A point near a border (in pixels) or near a depth limit, then a triangle of
+            // up to two pixels around it.
+            let mut u = rng.random_range(-3.0..w as f64 + 2.0);
+            let mut v = rng.random_range(-3.0..h as f64 + 2.0);
+            let mut z = rng.random_range(0.5..2.5);
+            match rng.random_range(0..6) {
+                0 => u = rng.random_range(-1.5..0.5),
+                1 => u = w as f64 - 1.0 + rng.random_range(-0.5..1.5),
+                2 => v = rng.random_range(-1.5..0.5),
+                3 => v = h as f64 - 1.0 + rng.random_range(-0.5..1.5),
+                4 => z = config.near_m + rng.random_range(-0.02..0.02),
+                _ => z = config.far_m + rng.random_range(-0.02..0.02),
+            }
+            let mut mesh = Mesh::default();
+            for _ in 0..3 {
+                let (du, dv, dz): (f64, f64, f64) = (
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(-0.01..0.01),
+                );
+                let zc = z + dz;
+                let p_cam =
+                    Point3::new((u + du - k.cx) / k.fx * zc, (v + dv - k.cy) / k.fy * zc, zc);
+                let p = cam.world_from_camera * p_cam;
+                mesh.positions_m.push([p.x as f32, p.y as f32, p.z as f32]);
+                mesh.colors_rgb.push([0; 3]);
+            }
+            mesh.triangles.push([0, 1, 2]);
+            let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+            for p in &mesh.positions_m {
+                for a in 0..3 {
+                    lo[a] = lo[a].min(p[a] as f64);
+                    hi[a] = hi[a].max(p[a] as f64);
+                }
+            }
+            let view = render(&mesh, &[], &cam, &config).unwrap();
+            let covers = view.depth_m.iter().any(|&d| d > 0.0);
+            if frustum.culls(&lo, &hi) {
+                culled += 1;
+                assert!(
+                    !covers,
+                    "a culled face covers pixels: {:?}",
+                    mesh.positions_m
+                );
+            } else if covers {
+                drawn += 1;
+            }
+        }
+        assert!(
+            culled > 1000 && drawn > 300,
+            "culled {culled}, drawn {drawn}"
+        );
     }
 }
