@@ -1806,6 +1806,18 @@ mod tests {
             }
         }
         assert!(culled_any, "no view culled any group");
+        // A face with a non-finite vertex is never culled (its group's box is all of space).
+        let (mut mesh, face_instance) = random_scene(3);
+        mesh.positions_m[4] = [f32::NAN, 0.0, 1.0];
+        mesh.positions_m[7] = [f32::INFINITY, 0.0, 1.0];
+        let groups = FaceGroups::new(&mesh);
+        let cam = camera(96, 64, Pose::identity());
+        for config in [RenderConfig::default(), far] {
+            assert_eq!(
+                render_culled(&mesh, &face_instance, &groups, &cam, &config).unwrap(),
+                render(&mesh, &face_instance, &cam, &config).unwrap()
+            );
+        }
         // Groups made for another mesh are ignored, not trusted.
         let (mesh, face_instance) = random_scene(1);
         let (other, _) = random_scene(2);
