@@ -644,9 +644,9 @@ mod tests {
         assert_eq!(big[0].bbox_px, small[0].bbox_px);
     }
 
-    #[test]
-    fn half_occluded_box() {
-        // A thin wall-like box at depth 3 covering x >= 0 of the target's front face.
+    /// The target box (instance 1) half hidden by a thin panel (instance 2) at depth 3 that
+    /// covers x >= 0 of its front face.
+    fn half_occluded_scene() -> (Scene, Vec<ObjectMeasurement>) {
         let occluder = BoxSpec {
             center: [1.0, -2.0, 0.5],
             size: [2.0, 0.02, 3.0],
@@ -654,6 +654,12 @@ mod tests {
         };
         let scene = scene_from_objects(&[(target(), "box"), (occluder, "panel")]);
         let m = measure_scene(&scene);
+        (scene, m)
+    }
+
+    #[test]
+    fn half_occluded_box() {
+        let (scene, m) = half_occluded_scene();
         let vis = visibility_for_frame(&scene, &m, &camera(), &VisibilityConfig::default());
         let v = find_visibility(&vis, InstanceId(1)).unwrap();
         assert!(
@@ -675,13 +681,7 @@ mod tests {
 
     #[test]
     fn instances_left_unmeasured_keep_their_pixel_statistics() {
-        let occluder = BoxSpec {
-            center: [1.0, -2.0, 0.5],
-            size: [2.0, 0.02, 3.0],
-            yaw_rad: 0.0,
-        };
-        let scene = scene_from_objects(&[(target(), "box"), (occluder, "panel")]);
-        let m = measure_scene(&scene);
+        let (scene, m) = half_occluded_scene();
         let config = VisibilityConfig::default();
         let view = render(&scene.mesh, &scene.face_instance, &camera(), &config.render).unwrap();
         let all = visibility_from_view(&scene, &m, &camera(), &view, &config);

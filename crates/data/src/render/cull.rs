@@ -16,7 +16,8 @@
 //! The faces of the other groups are drawn in index order, as without culling, so ties in
 //! depth resolve the same way.
 
-use crate::scene::Mesh;
+use super::RenderConfig;
+use crate::scene::{Camera, Intrinsics, Mesh};
 
 /// Faces grouped by a coarse grid of their centroids; see the module documentation.
 #[derive(Clone, Debug, Default)]
@@ -165,18 +166,14 @@ pub(super) struct Frustum {
 }
 
 impl Frustum {
-    /// `camera_from_world`: the view's 3x4 rows; `fx`..`cy`, `width`, `height`: the camera;
-    /// `near_m`, `far_m`: the depth range.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        camera_from_world: &[[f64; 4]; 3],
-        [fx, fy, cx, cy]: [f64; 4],
-        width: f64,
-        height: f64,
-        near_m: f64,
-        far_m: f64,
-    ) -> Frustum {
-        let [rx, ry, rz] = camera_from_world;
+    /// The culling planes of `camera` with `config`'s depth range.
+    pub(super) fn new(camera: &Camera, config: &RenderConfig) -> Frustum {
+        let m = camera.world_from_camera.inverse().to_homogeneous();
+        let [rx, ry, rz]: [[f64; 4]; 3] =
+            std::array::from_fn(|r| std::array::from_fn(|c| m[(r, c)]));
+        let Intrinsics { fx, fy, cx, cy } = camera.model.intrinsics;
+        let (width, height) = (camera.model.width as f64, camera.model.height as f64);
+        let (near_m, far_m) = (config.near_m, config.far_m);
         // A camera-space linear form a x + b y + c z + e as a world-space plane.
         let world = |a: f64, b: f64, c: f64, e: f64| -> ([f64; 3], f64) {
             let n = std::array::from_fn(|i| a * rx[i] + b * ry[i] + c * rz[i]);

@@ -651,14 +651,7 @@ impl<'a> Rasterizer<'a> {
                 }
                 vertices.drawn.clear();
                 vertices.drawn.resize(mesh.triangles.len().div_ceil(64), 0);
-                let frustum = cull::Frustum::new(
-                    &camera_from_world,
-                    [k.fx, k.fy, k.cx, k.cy],
-                    width as f64,
-                    height as f64,
-                    config.near_m,
-                    config.far_m,
-                );
+                let frustum = cull::Frustum::new(camera, config);
                 for (faces, group_vertices) in groups.visible(&frustum) {
                     view.some_vertices(
                         &mesh.positions_m,
@@ -1789,17 +1782,7 @@ mod tests {
                         let culled =
                             render_culled(&mesh, &face_instance, &groups, &cam, &config).unwrap();
                         assert_eq!(culled, whole, "seed {seed}, yaw {yaw}");
-                        let m = cam.world_from_camera.inverse().to_homogeneous();
-                        let rows = std::array::from_fn(|r| std::array::from_fn(|c| m[(r, c)]));
-                        let k = cam.model.intrinsics;
-                        let frustum = cull::Frustum::new(
-                            &rows,
-                            [k.fx, k.fy, k.cx, k.cy],
-                            cam.model.width as f64,
-                            cam.model.height as f64,
-                            config.near_m,
-                            config.far_m,
-                        );
+                        let frustum = cull::Frustum::new(&cam, &config);
                         culled_any |= groups.visible(&frustum).count() < groups.len();
                     }
                 }
@@ -1854,16 +1837,7 @@ mod tests {
             ..RenderConfig::default()
         };
         let k = cam.model.intrinsics;
-        let m = cam.world_from_camera.inverse().to_homogeneous();
-        let rows = std::array::from_fn(|r| std::array::from_fn(|c| m[(r, c)]));
-        let frustum = cull::Frustum::new(
-            &rows,
-            [k.fx, k.fy, k.cx, k.cy],
-            w as f64,
-            h as f64,
-            config.near_m,
-            config.far_m,
-        );
+        let frustum = cull::Frustum::new(&cam, &config);
         let (mut culled, mut drawn) = (0, 0);
         for _ in 0..4000 {
             // A point near a border (in pixels) or near a depth limit, then a triangle of
