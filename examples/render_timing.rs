@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     let groups_ms = t_groups.elapsed().as_secs_f64() * 1e3;
     let draw = |c| {
         if args.cull {
-            render_culled(&scene.mesh, &scene.face_instance, &groups, c, &config)
+            render_culled(&groups, &scene.face_instance, c, &config)
         } else {
             render(&scene.mesh, &scene.face_instance, c, &config)
         }

@@ -188,15 +188,7 @@ fn select(
         .map(|&index| {
             let camera = analysis_camera(&scene.frames[index], config.analysis_resolution);
             let view = camera_renderable(&camera)
-                .then(|| {
-                    render_culled(
-                        &scene.mesh,
-                        &scene.face_instance,
-                        &groups,
-                        &camera,
-                        &visibility.render,
-                    )
-                })
+                .then(|| render_culled(&groups, &scene.face_instance, &camera, &visibility.render))
                 .and_then(Result::ok);
             let (visible, render) = if let Some(view) = view {
                 // Instances that selection rejects on label, size or visible pixels are not

@@ -19,12 +19,13 @@
 use super::RenderConfig;
 use crate::scene::{Camera, Intrinsics, Mesh};
 
-/// Faces grouped by a coarse grid of their centroids; see the module documentation.
-#[derive(Clone, Debug, Default)]
-pub struct FaceGroups {
+/// Faces grouped by a coarse grid of their centroids; see the module documentation. The
+/// groups borrow the mesh they were made from, and [`super::render_culled`] draws that mesh, so
+/// groups can never be applied to another mesh.
+#[derive(Clone, Debug)]
+pub struct FaceGroups<'m> {
+    mesh: &'m Mesh,
     groups: Vec<FaceGroup>,
-    n_faces: usize,
-    n_vertices: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -42,11 +43,11 @@ struct FaceGroup {
 const MAX_CELLS_PER_SIDE: f64 = 8.0;
 const MIN_CELL_M: f64 = 0.5;
 
-impl FaceGroups {
+impl<'m> FaceGroups<'m> {
     /// Groups `mesh`'s faces by the grid cell of their centroid: cells of `max(longest side /
     /// 8, 0.5 m)`, so a room has a few hundred groups. Faces with an index or coordinate out
     /// of range go into one group whose box is the whole of space (never culled).
-    pub fn new(mesh: &Mesh) -> FaceGroups {
+    pub fn new(mesh: &'m Mesh) -> FaceGroups<'m> {
         let n_vertices = mesh.positions_m.len();
         let point = |v: u32| {
             mesh.positions_m
@@ -127,16 +128,12 @@ impl FaceGroups {
                 }
             })
             .collect();
-        FaceGroups {
-            groups,
-            n_faces: mesh.triangles.len(),
-            n_vertices,
-        }
+        FaceGroups { mesh, groups }
     }
 
-    /// Whether these groups were made for a mesh of this many faces and vertices.
-    pub(super) fn fits(&self, mesh: &Mesh) -> bool {
-        self.n_faces == mesh.triangles.len() && self.n_vertices == mesh.positions_m.len()
+    /// The mesh the groups were made from.
+    pub fn mesh(&self) -> &'m Mesh {
+        self.mesh
     }
 
     pub fn len(&self) -> usize {

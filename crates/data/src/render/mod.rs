@@ -115,20 +115,16 @@ pub fn render(
     Ok(Rasterizer::new(mesh, face_instance, camera, config).draw_all())
 }
 
-/// [`render`] that skips the groups of faces wholly outside the view frustum (vertex stage and
-/// face tests): the same image, pixel for pixel (see [`FaceGroups`]). `groups` must come from
-/// [`FaceGroups::new`] on this mesh; groups made for another mesh size are ignored.
+/// [`render`] of `groups`' mesh that skips the groups of faces wholly outside the view frustum
+/// (vertex stage and face tests): the same image, pixel for pixel (see [`FaceGroups`]).
 pub fn render_culled(
-    mesh: &Mesh,
-    face_instance: &[u32],
     groups: &FaceGroups,
+    face_instance: &[u32],
     camera: &Camera,
     config: &RenderConfig,
 ) -> Result<RenderedView, RenderError> {
     check_render_size(camera)?;
-    if !groups.fits(mesh) {
-        return Ok(Rasterizer::new(mesh, face_instance, camera, config).draw_all());
-    }
+    let mesh = groups.mesh();
     let stage = VertexStage::Culled(groups);
     let mut r = Rasterizer::with_vertex_stage(mesh, face_instance, camera, config, stage, false);
     let drawn = std::mem::take(&mut r.vertices.drawn);
@@ -260,7 +256,7 @@ enum VertexStage<'a> {
     Faces(&'a [u32]),
     /// The vertices of the face groups that the view does not cull; the faces of those groups
     /// are marked in `VertexScratch::drawn`.
-    Culled(&'a FaceGroups),
+    Culled(&'a FaceGroups<'a>),
 }
 
 /// The vertex stage of one view: camera-space transform, outcode and projection.
@@ -1779,8 +1775,7 @@ mod tests {
                 for cam in [camera(96, 64, pose), camera(33, 200, pose)] {
                     for config in [RenderConfig::default(), far] {
                         let whole = render(&mesh, &face_instance, &cam, &config).unwrap();
-                        let culled =
-                            render_culled(&mesh, &face_instance, &groups, &cam, &config).unwrap();
+                        let culled = render_culled(&groups, &face_instance, &cam, &config).unwrap();
                         assert_eq!(culled, whole, "seed {seed}, yaw {yaw}");
                         let frustum = cull::Frustum::new(&cam, &config);
                         culled_any |= groups.visible(&frustum).count() < groups.len();
@@ -1797,22 +1792,10 @@ mod tests {
         let cam = camera(96, 64, Pose::identity());
         for config in [RenderConfig::default(), far] {
             assert_eq!(
-                render_culled(&mesh, &face_instance, &groups, &cam, &config).unwrap(),
+                render_culled(&groups, &face_instance, &cam, &config).unwrap(),
                 render(&mesh, &face_instance, &cam, &config).unwrap()
             );
         }
-        // Groups made for another mesh are ignored, not trusted.
-        let (mesh, face_instance) = random_scene(1);
-        let (other, _) = random_scene(2);
-        let mut smaller = other.clone();
-        smaller.triangles.truncate(10);
-        let stale = FaceGroups::new(&smaller);
-        let cam = camera(96, 64, Pose::identity());
-        let config = RenderConfig::default();
-        assert_eq!(
-            render_culled(&mesh, &face_instance, &stale, &cam, &config).unwrap(),
-            render(&mesh, &face_instance, &cam, &config).unwrap()
-        );
     }
 
     #[test]
