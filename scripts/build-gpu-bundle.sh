@@ -125,7 +125,7 @@ stage=$target/stage
 rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/testbin" "$stage/benches" "$stage/tests/python"
 # The Python sides of the step-time and Depth-Anything comparisons travel with the binaries
 # they compare against.
-cp benches/compare_train_step.py benches/compare_depth_anything.py "$stage/benches/"
+cp benches/compare_train_step.py benches/compare_depth_anything.py benches/gpu_train_compare.py "$stage/benches/"
 cp tests/python/dpe_reference.py "$stage/tests/python/"
 cp "$CARGO_TARGET_DIR/release/msmu" "$CARGO_TARGET_DIR/release/examples/train_step_timing" "$stage/bin/"
 test_names=()
@@ -171,6 +171,7 @@ touch "$shards/.ready"
   echo "SHARDS=shards"
   echo "BENCH_PY=benches/compare_train_step.py"
   echo "DA_BENCH_PY=benches/compare_depth_anything.py"
+  echo "TRAIN_CMP_PY=benches/gpu_train_compare.py"
 } >"$stage/manifest.env"
 
 # --- 5. pack ---------------------------------------------------------------------------------

@@ -3,14 +3,16 @@
 # no network: unpacks the bundle made by scripts/build-gpu-bundle.sh (.gpu/bundle.tar.xz),
 # points the binaries at the machine's own torch/lib, and runs, each step under `timeout`:
 #   nvidia-smi, torch info, unpack, ldd, `msmu device` (MSMU_DEVICE=cuda: fails without CUDA),
-#   benches/compare_depth_anything.py (msmu depth vs transformers, Depth-Anything-V2-Small
-#   sized, random weights) on CUDA and on the CPU, the train_model and train_cli tests on CUDA,
-#   train_step_timing and benches/compare_train_step.py on CUDA and on the CPU, then (time
-#   permitting) train_cli with MSMU_AUTOCAST=0 and train_model on the CPU.
+#   the train_model tests on CUDA, the 7B-shapes comparison (benches/gpu_train_compare.py:
+#   msmu's train_step_timing vs transformers + PEFT, LoRA r=128, bf16, tokens/s, peak GPU memory
+#   and utilisation), benches/compare_depth_anything.py (msmu depth vs transformers,
+#   Depth-Anything-V2-Small sized, random weights) on CUDA, the train_cli tests on CUDA, the
+#   tiny-preset step times on CUDA, then (time permitting) train_cli with MSMU_AUTOCAST=0 and
+#   the CPU runs (Depth-Anything, step times, train_model).
 # Steps are independent; the script always exits 0. Few files come back from the device, so
 # $OUT holds only: check.log (every step's output, appended as it runs), summary.txt (one line
 # per step as it ends, rewritten at the end with the timings), da-<device>.json (the
-# Depth-Anything comparison). A global deadline (GPU_CHECK_DEADLINE_S, default 420 s) stops
+# Depth-Anything comparison), train-7b.json (the 7B-shapes comparison). A global deadline (GPU_CHECK_DEADLINE_S, default 420 s) stops
 # starting steps and cuts the running one, so the whole run stays under 7.5 minutes.
 #
 # Run from the repository root:  bash scripts/gpu-check.sh  (or bash .gpu/gpu-check.sh, the
@@ -18,6 +20,7 @@
 # Dry run on a machine without a GPU (catches script bugs):
 #   OUT=/tmp/gpu-out GPU_CHECK_DEVICE=cpu GPU_TORCH_LIB=$PWD/.gpu-libtorch/torch/lib \
 #     PYTHON=.venv/bin/python GPU_CHECK_DA_PASSES_CPU=1 GPU_CHECK_DA_RUNS=1 \
+#     GPU_CHECK_7B_PRESET=tiny GPU_CHECK_7B_SHAPES=1x300,2x200 GPU_CHECK_7B_STEPS=2 \
 #     bash scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +42,13 @@ slow=${GPU_CHECK_SLOW:-1}  # multiplies every step's timeout (dry runs on small 
 da_runs=${GPU_CHECK_DA_RUNS:-3}
 da_passes_cuda=${GPU_CHECK_DA_PASSES_CUDA:-20}
 da_passes_cpu=${GPU_CHECK_DA_PASSES_CPU:-5}
+# 7B-shapes comparison: shapes (smallest first: a later shape's peak includes what an earlier one
+# left reserved), timed steps per shape, seconds per side.
+# GPU_CHECK_7B_PRESET=tiny (with small shapes) exercises the step in a dry run on the CPU.
+train7b_preset=${GPU_CHECK_7B_PRESET:-7b-shapes}
+train7b_shapes=${GPU_CHECK_7B_SHAPES:-1x6144,4x2048}
+train7b_steps=${GPU_CHECK_7B_STEPS:-5}
+train7b_side_s=${GPU_CHECK_7B_SIDE_S:-150}
 work=${GPU_WORK:-$(mktemp -d /tmp/msmu-gpu.XXXXXX)}
 # Per-step logs stay on the machine (the summary greps them); $OUT gets them all in check.log.
 logs=$(mktemp -d /tmp/msmu-gpu-logs.XXXXXX)
@@ -119,6 +129,8 @@ bench_py=$work/${BENCH_PY:-benches/compare_train_step.py}
 [ -f "$bench_py" ] || bench_py=$repo/benches/compare_train_step.py
 da_py=$work/${DA_BENCH_PY:-benches/compare_depth_anything.py}
 [ -f "$da_py" ] || da_py=$repo/benches/compare_depth_anything.py
+cmp_py=$work/${TRAIN_CMP_PY:-benches/gpu_train_compare.py}
+[ -f "$cmp_py" ] || cmp_py=$repo/benches/gpu_train_compare.py
 # The binaries carry an rpath to the device's torch/lib already; LD_LIBRARY_PATH makes it
 # explicit (and wins over the build machine's paths).
 run_env=(env "LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" RUST_BACKTRACE=1
@@ -128,10 +140,20 @@ step ldd 20 "${run_env[@]}" bash -c 'ldd "$1" | grep -E "torch|c10|cudart|not fo
 
 # --- CUDA ------------------------------------------------------------------------------------
 step device 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$msmu" device
+# Order: what only a GPU can tell first (CUDA correctness, the 7B-shapes comparison), then the
+# Depth-Anything and tiny-model timings, then the CPU runs of the 2.11 build.
+step train_model 150 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_it" train_model::
+# LLaVA-1.5-7B shapes, LoRA r=128 on every LLM linear, bf16: msmu vs transformers + PEFT, one
+# process each, peak GPU memory and utilisation from NVML (benches/gpu_train_compare.py).
+step train-7b "$((2 * train7b_side_s + 30))" env MSMU_DEVICE="$dev" PYTHONUNBUFFERED=1 \
+  "$py" "$cmp_py" --msmu "$timing" --msmu-env "LD_LIBRARY_PATH=$torch_lib" \
+  --msmu-env RUST_BACKTRACE=1 --bench-py "$bench_py" --python "$py" --preset "$train7b_preset" \
+  --shapes "$train7b_shapes" --steps "$train7b_steps" --timeout "$train7b_side_s" \
+  --json "$OUT/train-7b.json"
 # Depth-Anything-V2 (Small-sized, random weights, 640x480 image -> 518x686 input): msmu depth
 # --bench vs transformers eager, alternated, then the max difference of the two depth maps on
-# the same device. First, so that it surely runs. The msmu processes get LD_LIBRARY_PATH (the
-# binaries' libtorch); Python's torch finds its own.
+# the same device. The msmu processes get LD_LIBRARY_PATH (the binaries' libtorch); Python's
+# torch finds its own.
 da_step() {  # da_step DEVICE LIMIT_S
   local passes=$da_passes_cuda
   [ "$1" != cpu ] || passes=$da_passes_cpu
@@ -140,16 +162,15 @@ da_step() {  # da_step DEVICE LIMIT_S
     --msmu-env "LD_LIBRARY_PATH=$torch_lib" --msmu-env RUST_BACKTRACE=1 --json "$OUT/da-$1.json"
 }
 da_step "$dev" 150
-[ "$dev" = cpu ] || da_step cpu 150
-step train_model 150 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_it" train_model::
 step train_cli 200 "${run_env[@]}" MSMU_DEVICE="$dev" "$t_it" train_cli:: --nocapture
 step timing-$dev 60 "${run_env[@]}" MSMU_DEVICE="$dev" "$timing" "$batch" "$steps"
-step timing-cpu 90 "${run_env[@]}" MSMU_DEVICE=cpu "$timing" "$batch" "$steps"
 step bench-py-$dev 120 env MSMU_DEVICE="$dev" "$py" "$bench_py" "$batch" "$steps"
-step bench-py-cpu 120 env MSMU_DEVICE=cpu "$py" "$bench_py" "$batch" "$steps"
 # Lower priority: the trainer in fp32 on CUDA (tells precision from other failures), and the
 # CPU path of the 2.11 build.
 step train_cli-fp32 150 "${run_env[@]}" MSMU_DEVICE="$dev" MSMU_AUTOCAST=0 "$t_it" train_cli:: --nocapture
+[ "$dev" = cpu ] || da_step cpu 150
+step timing-cpu 90 "${run_env[@]}" MSMU_DEVICE=cpu "$timing" "$batch" "$steps"
+step bench-py-cpu 120 env MSMU_DEVICE=cpu "$py" "$bench_py" "$batch" "$steps"
 step train_model-cpu 150 "${run_env[@]}" MSMU_DEVICE=cpu "$t_it" train_model::
 
 # --- summary ---------------------------------------------------------------------------------
@@ -161,6 +182,10 @@ step train_model-cpu 150 "${run_env[@]}" MSMU_DEVICE=cpu "$t_it" train_model::
     [ -f "$f" ] || continue
     grep -h '^summary: ' "$f" | tail -1 | sed 's/^summary: //'
   done
+  if [ -f "$logs/train-7b.log" ]; then
+    echo "== 7B shapes, LoRA r=128 on every LLM linear (median ms per step; peak GPU memory and mean utilisation from NVML)"
+    sed -n "/^== $train7b_preset, LoRA/,\$p" "$logs/train-7b.log" | grep -v '^== \[train-7b\]'
+  fi
   echo "== step times (median ms per training step, batch $batch) and test results"
   for f in "$logs"/timing-*.log "$logs"/bench-py-*.log; do
     [ -f "$f" ] || continue
