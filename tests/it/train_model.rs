@@ -22,6 +22,15 @@ fn device() -> Device {
     msmu_train::device().expect("MSMU_DEVICE")
 }
 
+/// libtorch's random generator is one per process and these tests seed it (model weights,
+/// adapters, pixels, dropout): run in parallel, one test's draws would interleave with
+/// another's and the "same" model would differ from run to run. Every test holds this lock.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn tiny_model(lora_rank: i64) -> Llava {
     let mut cfg = LlavaConfig::tiny(300, IMAGE_TOKEN);
     cfg.vision.image_size = 56; // 4 x 4 patches: fast
@@ -61,6 +70,7 @@ fn batch() -> (Tensor, Tensor, Tensor) {
 
 #[test]
 fn only_adapters_and_projector_get_gradients() {
+    let _rng = rng_lock();
     let model = tiny_model(4);
     let (ids, labels, pixels) = batch();
     let logits = model
@@ -91,6 +101,7 @@ fn only_adapters_and_projector_get_gradients() {
 
 #[test]
 fn kv_cache_decoding_matches_full_forward() {
+    let _rng = rng_lock();
     let model = tiny_model(4);
     let (ids, _, pixels) = batch();
     msmu_train::tch::no_grad(|| {
@@ -129,6 +140,7 @@ fn kv_cache_decoding_matches_full_forward() {
 
 #[test]
 fn single_batch_overfits() {
+    let _rng = rng_lock();
     let model = tiny_model(8);
     let (ids, labels, pixels) = batch();
     let mut params: Vec<(String, Tensor, f64)> = model
@@ -169,6 +181,7 @@ fn single_batch_overfits() {
 /// the loss, and the direction and size of every trainable gradient.
 #[test]
 fn bf16_and_fp16_steps_agree_with_fp32() {
+    let _rng = rng_lock();
     use msmu_train::precision::Precision;
     let (ids, labels, pixels) = batch();
     let grads = |precision: Precision| {
