@@ -117,13 +117,13 @@ impl Default for LossScaler {
 }
 
 impl LossScaler {
-    /// Divides the gradients of `params` by the scale and says whether all are finite.
-    pub fn unscale(&self, params: &[Tensor]) -> bool {
+    /// Divides `grads` (the optimizer's [`crate::optim::AdamW::grads`]) by the scale, in
+    /// place, and says whether all are finite.
+    pub fn unscale(&self, grads: &[Tensor]) -> bool {
         let inv = 1.0 / self.scale;
         tch::no_grad(|| {
             let mut finite = true;
-            for p in params {
-                let g = p.grad();
+            for g in grads {
                 if !g.defined() {
                     continue;
                 }
@@ -179,7 +179,7 @@ mod tests {
         };
         // A finite gradient is divided by the scale.
         (&p * scaler.scale).sum(Kind::Float).backward();
-        assert!(scaler.unscale(std::slice::from_ref(&p)));
+        assert!(scaler.unscale(std::slice::from_ref(&p.grad())));
         assert_eq!(Vec::<f32>::try_from(p.grad()).unwrap(), vec![1.0; 3]);
         scaler.update(true);
         assert_eq!((scaler.scale, scaler.good_steps), (65536.0, 1));
@@ -188,7 +188,7 @@ mod tests {
         // An overflow (inf) is reported, halves the scale and counts a skipped step.
         let _ = p.grad().zero_();
         (&p * f64::INFINITY).sum(Kind::Float).backward();
-        let finite = scaler.unscale(std::slice::from_ref(&p));
+        let finite = scaler.unscale(std::slice::from_ref(&p.grad()));
         assert!(!finite);
         scaler.update(finite);
         assert_eq!((scaler.scale, scaler.skipped), (65536.0, 1));

@@ -245,7 +245,8 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         }
         let saved: TrainerState = checkpoint::read_json(&cfg.out.join(checkpoint::TRAINER_STATE))?;
         checkpoint::load_adapter(&mut model, &cfg.out)?;
-        opt.moments = checkpoint::load_optimizer(&cfg.out, device)?;
+        opt.load_moments(checkpoint::load_optimizer(&cfg.out, device)?)
+            .with_context(|| format!("resuming from {}", cfg.out.display()))?;
         opt.step = saved.step;
         state = TrainerState {
             total_steps: state.total_steps,
@@ -348,12 +349,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
             // fp16: unscale, and skip the update when a gradient overflowed.
             let finite = match scaler.as_mut() {
                 Some(s) => {
-                    let params: Vec<Tensor> = opt
-                        .params
-                        .iter()
-                        .map(|(_, p, _)| p.shallow_clone())
-                        .collect();
-                    let finite = s.unscale(&params);
+                    let finite = s.unscale(&opt.grads());
                     s.update(finite);
                     finite
                 }
