@@ -365,19 +365,6 @@ mod tests {
         assert_eq!(opt.clip_grad_norm(1.0), 0.0);
     }
 
-    /// Per-tensor AdamW with the same op sequence, on copies: what the flat update must equal.
-    fn reference_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, lr: f64, t: i32) {
-        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-        let (mut p, mut m, mut v) = (p.shallow_clone(), m.shallow_clone(), v.shallow_clone());
-        let _ = m.g_mul_scalar_(b1);
-        let _ = m.g_add_(&(g * (1.0 - b1)));
-        let _ = v.g_mul_scalar_(b2);
-        let _ = v.g_add_(&(g.square() * (1.0 - b2)));
-        let denom = v.sqrt() / bc2.sqrt() + eps;
-        let _ = p.g_sub_(&(m.shallow_clone() / denom * (lr / bc1)));
-    }
-
     #[test]
     fn flat_buffers_hold_parameters_and_gradients_and_match_per_tensor_updates() {
         tch::manual_seed(17);
@@ -387,9 +374,16 @@ mod tests {
             .iter()
             .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)).set_requires_grad(true))
             .collect();
-        let reference: Vec<(Tensor, Tensor, Tensor)> = params
+        // The reference: the same parameters, each alone in its own optimizer (one tensor per
+        // buffer is the per-tensor update).
+        let reference: Vec<Tensor> = params
             .iter()
-            .map(|p| (p.detach().copy(), p.zeros_like(), p.zeros_like()))
+            .map(|p| p.detach().copy().set_requires_grad(true))
+            .collect();
+        let mut alone: Vec<AdamW> = reference
+            .iter()
+            .zip(lrs)
+            .map(|(r, lr)| AdamW::new(vec![("r".into(), r.shallow_clone(), lr)], 0.0))
             .collect();
         let mut opt = AdamW::new(
             params
@@ -402,7 +396,7 @@ mod tests {
         );
         assert_eq!(opt.groups.len(), 2, "two learning rates: two buffers");
         // Every parameter is a view of its group's buffer, with its values kept.
-        for (p, (r, _, _)) in params.iter().zip(&reference) {
+        for (p, r) in params.iter().zip(&reference) {
             assert!(p.equal(r));
         }
         let in_buffer = |t: &Tensor, buffer: &Tensor| {
@@ -416,22 +410,24 @@ mod tests {
             .iter()
             .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)))
             .collect();
-        for t in 1..=3 {
-            let loss = params
-                .iter()
+        let loss = |ps: &[Tensor]| {
+            ps.iter()
                 .zip(&weights)
                 .map(|(p, w)| (p * w).sum(Kind::Float) + p.square().sum(Kind::Float))
-                .fold(Tensor::from(0.0f32), |a, b| a + b);
-            loss.backward();
-            let grads: Vec<Tensor> = params.iter().map(|p| p.grad().copy()).collect();
+                .fold(Tensor::from(0.0f32), |a, b| a + b)
+        };
+        for t in 1..=3 {
+            loss(&params).backward();
+            loss(&reference).backward();
             opt.step(1.0);
-            for (((r, m, v), g), lr) in reference.iter().zip(&grads).zip(lrs) {
-                tch::no_grad(|| reference_step(r, g, m, v, lr, t));
+            for o in &mut alone {
+                o.step(1.0);
+                o.zero_grad();
             }
-            for (i, (p, (r, m, v))) in params.iter().zip(&reference).enumerate() {
+            for (i, (p, (r, o))) in params.iter().zip(reference.iter().zip(&alone)).enumerate() {
                 assert!(p.equal(r), "step {t}, p{i}: parameter");
-                let (om, ov) = &opt.moments[&format!("p{i}")];
-                assert!(om.equal(m) && ov.equal(v), "step {t}, p{i}: moments");
+                let ((om, ov), (rm, rv)) = (&opt.moments[&format!("p{i}")], &o.moments["r"]);
+                assert!(om.equal(rm) && ov.equal(rv), "step {t}, p{i}: moments");
             }
             // After the first step the gradients live in the buffers too ...
             assert!(in_buffer(
