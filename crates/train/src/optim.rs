@@ -37,8 +37,9 @@ struct Group {
 pub struct AdamW {
     /// (name, tensor, base learning rate).
     pub params: Vec<(String, Tensor, f64)>,
-    /// Moments by parameter name: views of the groups' flat buffers.
-    pub moments: BTreeMap<String, (Tensor, Tensor)>,
+    /// Moments by parameter name: views of the groups' flat buffers (replace them only
+    /// through [`AdamW::load_moments`], which copies into the buffers).
+    moments: BTreeMap<String, (Tensor, Tensor)>,
     pub weight_decay: f64,
     pub step: usize,
     groups: Vec<Group>,
@@ -156,6 +157,12 @@ impl AdamW {
             }
         }
         out
+    }
+
+    /// (first moment, second moment) by parameter name, as
+    /// [`crate::checkpoint::save_optimizer`] writes them.
+    pub fn moments(&self) -> &BTreeMap<String, (Tensor, Tensor)> {
+        &self.moments
     }
 
     /// Replaces the moments with `loaded` (by name, as [`crate::checkpoint::load_optimizer`]

@@ -292,7 +292,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
 
     let save = |model: &Llava, opt: &AdamW, state: &TrainerState| -> anyhow::Result<()> {
         checkpoint::save_adapter(model, &cfg.out, &record)?;
-        checkpoint::save_optimizer(&cfg.out, &opt.moments)?;
+        checkpoint::save_optimizer(&cfg.out, opt.moments())?;
         checkpoint::write_json(&cfg.out.join(checkpoint::TRAINER_STATE), state)
     };
 
