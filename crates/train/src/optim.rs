@@ -4,7 +4,7 @@
 //! [`crate::checkpoint::save_optimizer`] writes.
 //!
 //! **Flat buffers.** A 7B LoRA run has about 450 trainable tensors; one update written per
-//! tensor is some 6,000 small kernel launches a step, which on a GPU cost more than the update
+//! tensor is some 7,000 small kernel launches a step, which on a GPU cost more than the update
 //! itself (what PyTorch's `foreach` / `fused` AdamW avoid, and tch exposes neither). So the
 //! parameters of one learning rate, dtype and device are laid out in one contiguous buffer
 //! (each parameter becomes a view of it through `set_data`, the same tensor for the model), and
@@ -13,7 +13,9 @@
 //! unscaling and zeroing then run once per group. The arithmetic per element is the same as per
 //! tensor, so updates are bit for bit those of the per-tensor form; only the order in which the
 //! clipping norm sums its squares differs. A group some of whose parameters have no gradient at
-//! that point stays per tensor (such a parameter is neither decayed nor moved).
+//! that point stays per tensor (such a parameter is neither decayed nor moved). Every step
+//! checks, by data pointer, that the parameters and gradients still live in their buffers: a
+//! gradient found elsewhere is bound again, a parameter found elsewhere is a panic.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,8 @@ struct Group {
     base_lr: f64,
     /// Indices into [`AdamW::params`].
     members: Vec<usize>,
+    /// Each member's offset in the buffers, in elements.
+    offsets: Vec<i64>,
     /// The parameters' storage; every member is a view of it.
     flat: Tensor,
     /// First and second moments, same layout (the `moments` map holds views of them).
@@ -43,6 +47,13 @@ pub struct AdamW {
     pub weight_decay: f64,
     pub step: usize,
     groups: Vec<Group>,
+}
+
+/// Whether `t`'s data starts `offset` elements into `buffer` (a view made by [`view_of`]).
+fn lives_at(t: &Tensor, buffer: &Tensor, offset: i64) -> bool {
+    t.defined()
+        && t.data_ptr() as usize
+            == buffer.data_ptr() as usize + offset as usize * buffer.kind().elt_size_in_bytes()
 }
 
 /// `flat[offset..offset + numel]` viewed as `shape`.
@@ -79,7 +90,9 @@ impl AdamW {
                     let m = Tensor::zeros([total], (kind, device));
                     let v = Tensor::zeros([total], (kind, device));
                     let mut offset = 0;
+                    let mut offsets = Vec::with_capacity(members.len());
                     for &i in &members {
+                        offsets.push(offset);
                         let (name, p, _) = &params[i];
                         let shape = p.size();
                         let slot = view_of(&flat, offset, &shape);
@@ -95,6 +108,7 @@ impl AdamW {
                     Group {
                         base_lr: f64::from_bits(lr),
                         members,
+                        offsets,
                         flat,
                         m,
                         v,
@@ -113,8 +127,32 @@ impl AdamW {
     }
 
     /// Moves the gradients of every group whose members all have one into the group's buffer
-    /// (autograd accumulates into a defined gradient in place, so they stay there).
+    /// (autograd accumulates into a defined gradient in place, so they stay there). A bound
+    /// group whose gradients no longer all live in its buffer (a gradient replaced rather than
+    /// accumulated into) is bound again, so the update always reads the current gradients.
+    /// Panics when a parameter no longer lives in its buffer: its storage was replaced after
+    /// [`AdamW::new`] (ARCHITECTURE.md, the invariant of `optim`), and an update would train a
+    /// copy the model no longer uses.
     fn bind_grads(&mut self) {
+        for group in &mut self.groups {
+            for (&i, &offset) in group.members.iter().zip(&group.offsets) {
+                assert!(
+                    lives_at(&self.params[i].1, &group.flat, offset),
+                    "optimizer: parameter {} was given new storage after AdamW::new",
+                    self.params[i].0
+                );
+            }
+            if let Some(buffer) = &group.grad {
+                let moved = group
+                    .members
+                    .iter()
+                    .zip(&group.offsets)
+                    .any(|(&i, &offset)| !lives_at(&self.params[i].1.grad(), buffer, offset));
+                if moved {
+                    group.grad = None;
+                }
+            }
+        }
         for group in self.groups.iter_mut().filter(|g| g.grad.is_none()) {
             let grads: Vec<Tensor> = group
                 .members
@@ -126,12 +164,9 @@ impl AdamW {
             }
             let buffer = group.flat.zeros_like();
             tch::no_grad(|| {
-                let mut offset = 0;
-                for g in grads {
-                    let shape = g.size();
-                    let slot = view_of(&buffer, offset, &shape);
+                for (g, &offset) in grads.into_iter().zip(&group.offsets) {
+                    let slot = view_of(&buffer, offset, &g.size());
                     slot.shallow_clone().copy_(&g);
-                    offset += g.numel() as i64;
                     g.shallow_clone().set_data(&slot);
                 }
             });
@@ -489,5 +524,61 @@ mod tests {
         opt.load_moments(one("w", &[2, 2])).unwrap();
         assert_eq!(opt.groups[0].m.sum(Kind::Float).double_value(&[]), 2.0);
         assert_eq!(opt.moments["w"].1.double_value(&[1, 1]), 0.5);
+    }
+
+    #[test]
+    fn a_gradient_replaced_after_binding_is_read_where_it_now_lives() {
+        let make = || {
+            let t = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).set_requires_grad(true);
+            let u = Tensor::from_slice(&[3.0f32]).set_requires_grad(true);
+            (t, u)
+        };
+        let ((a, b), (ra, rb)) = (make(), make());
+        let mut opt = AdamW::new(
+            vec![
+                ("a".into(), a.shallow_clone(), 0.1),
+                ("b".into(), b.shallow_clone(), 0.1),
+            ],
+            0.0,
+        );
+        let mut alone = [
+            AdamW::new(vec![("r".into(), ra.shallow_clone(), 0.1)], 0.0),
+            AdamW::new(vec![("r".into(), rb.shallow_clone(), 0.1)], 0.0),
+        ];
+        let backward =
+            |x: &Tensor, y: &Tensor| (x.square().sum(Kind::Float) * y.sum(Kind::Float)).backward();
+        backward(&a, &b);
+        opt.step(1.0);
+        opt.zero_grad();
+        backward(&ra, &rb);
+        for o in &mut alone {
+            o.step(1.0);
+            o.zero_grad();
+        }
+        // Something other than in-place accumulation gives `a` a gradient in new storage.
+        backward(&a, &b);
+        let fresh = a.grad().copy() * 2.0;
+        a.grad().set_data(&fresh);
+        backward(&ra, &rb);
+        let _ = ra.grad().g_mul_scalar_(2.0);
+        opt.step(1.0);
+        for o in &mut alone {
+            o.step(1.0);
+        }
+        assert!(
+            a.equal(&ra) && b.equal(&rb),
+            "{a:?} vs {ra:?}, {b:?} vs {rb:?}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "parameter w was given new storage after AdamW::new")]
+    fn a_parameter_given_new_storage_is_refused() {
+        let p = Tensor::zeros([3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let mut opt = AdamW::new(vec![("w".into(), p.shallow_clone(), 0.1)], 0.0);
+        p.shallow_clone()
+            .set_data(&Tensor::ones([3], (Kind::Float, Device::Cpu)));
+        p.sum(Kind::Float).backward();
+        opt.step(1.0);
     }
 }
