@@ -131,13 +131,8 @@ fn main() {
     } else {
         LlavaConfig::tiny(1024, 4)
     };
-    // As `msmu train`: in bf16 / fp16 on a GPU the model is built and cast on the CPU and then
-    // moved, so the GPU never holds a float32 copy of the frozen weights.
-    let build_device = if device.is_cuda() && precision != Precision::Fp32 {
-        Device::Cpu
-    } else {
-        device
-    };
+    // As `msmu train`: built (and cast) on the CPU, then moved, in bf16 / fp16 on a GPU.
+    let build_device = msmu_train::trainer::build_device(device, precision);
     let t_build = Instant::now();
     let mut model = Llava::new(&cfg, build_device);
     model.init_random(0);

@@ -132,6 +132,17 @@ pub struct TrainSummary {
     pub seconds: f64,
 }
 
+/// Where to build a model that trains on `device` in `precision`: in bf16 / fp16 on a GPU it
+/// is built and cast on the CPU and then moved, so the GPU never holds the float32 copy of
+/// the frozen weights (28 GB for a 7B model).
+pub fn build_device(device: Device, precision: Precision) -> Device {
+    if device.is_cuda() && precision != Precision::Fp32 {
+        Device::Cpu
+    } else {
+        device
+    }
+}
+
 pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
     let device = crate::device()?;
     let precision = Precision::resolve(cfg.precision, device);
@@ -149,13 +160,7 @@ pub fn train(cfg: &TrainConfig) -> anyhow::Result<TrainSummary> {
         (ModelSource::Preset(_), true) => ModelSource::Dir(cfg.out.clone()),
         (m, _) => m.clone(),
     };
-    // In bf16 / fp16 on a GPU the model is built and cast on the CPU and then moved, so the
-    // GPU never holds the float32 copy of the frozen weights (28 GB for a 7B model).
-    let build_device = if device.is_cuda() && precision != Precision::Fp32 {
-        Device::Cpu
-    } else {
-        device
-    };
+    let build_device = build_device(device, precision);
     let (mut model, tokenizer) = load_base(&source, &cfg.data, &cfg.split, cfg.seed, build_device)?;
     model.add_lora(&cfg.lora, cfg.seed as i64 + 1);
     model.set_trainable(true);
