@@ -4,7 +4,7 @@
 //! [`crate::checkpoint::save_optimizer`] writes.
 //!
 //! **Flat buffers.** A 7B LoRA run has about 450 trainable tensors; one update written per
-//! tensor is some 7,000 small kernel launches a step, which on a GPU cost more than the update
+//! tensor is some 7,700 small kernel launches a step, which on a GPU cost more than the update
 //! itself (what PyTorch's `foreach` / `fused` AdamW avoid, and tch exposes neither). So the
 //! parameters of one learning rate, dtype and device are laid out in one contiguous buffer
 //! (each parameter becomes a view of it through `set_data`, the same tensor for the model), and
