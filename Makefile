@@ -121,8 +121,8 @@ $(VENV)/.ready: tests/python/requirements.txt
 	  { echo "could not install libusb-1.0-0: run 'sudo apt-get install libusb-1.0-0'"; exit 1; }; \
 	fi
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r tests/python/requirements.txt
+	$(VENV)/bin/pip install -q --no-cache-dir --upgrade pip
+	$(VENV)/bin/pip install -q --no-cache-dir -r tests/python/requirements.txt
 	@touch $@
 
 ## fixtures: regenerate the bundled synthetic scenes (deterministic).

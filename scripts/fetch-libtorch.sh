@@ -12,11 +12,11 @@ pip_platform=(--only-binary=:all: --python-version 3.11 --platform manylinux_2_2
   --platform manylinux_2_25_x86_64 --platform manylinux_2_17_x86_64
   --platform manylinux2014_x86_64)
 ls "$wheels"/torch-2.13.0-*.whl >/dev/null 2>&1 ||
-  pip download -q --no-deps -d "$wheels" "${pip_platform[@]}" torch==2.13.0
+  pip download -q --no-cache-dir --no-deps -d "$wheels" "${pip_platform[@]}" torch==2.13.0
 ls "$wheels"/nvidia_cuda_runtime-13.0.96*.whl >/dev/null 2>&1 ||
-  pip download -q --no-deps -d "$wheels" "${pip_platform[@]}" 'nvidia-cuda-runtime==13.0.96.*'
+  pip download -q --no-cache-dir --no-deps -d "$wheels" "${pip_platform[@]}" 'nvidia-cuda-runtime==13.0.96.*'
 ls "$wheels"/nvidia_cuda_cupti-13.0.85*.whl >/dev/null 2>&1 ||
-  pip download -q --no-deps -d "$wheels" "${pip_platform[@]}" 'nvidia-cuda-cupti==13.0.85.*'
+  pip download -q --no-cache-dir --no-deps -d "$wheels" "${pip_platform[@]}" 'nvidia-cuda-cupti==13.0.85.*'
 tmp="$dest.partial"
 rm -rf "$tmp" && mkdir -p "$tmp"
 unzip -q "$wheels"/torch-2.13.0-*.whl 'torch/lib/*' 'torch/include/*' -d "$tmp" \
@@ -25,4 +25,6 @@ unzip -q "$wheels"/torch-2.13.0-*.whl 'torch/lib/*' 'torch/include/*' -d "$tmp" 
 unzip -q "$wheels"/nvidia_cuda_runtime-13.0.96*.whl 'nvidia/cu13/lib/libcudart.so.13' -d "$tmp"
 unzip -q "$wheels"/nvidia_cuda_cupti-13.0.85*.whl 'nvidia/cu13/lib/libcupti.so.13' -d "$tmp"
 rm -rf "$dest" && mv "$tmp" "$dest"
+# The wheels are not needed once cut (about 0.5 GB); a WHEELS folder the caller names is kept.
+if [ -z "${WHEELS:-}" ]; then rm -rf "$wheels"; fi
 echo "libtorch 2.13.0 (CPU) in $dest/torch"
