@@ -120,6 +120,10 @@ $(VENV)/.ready: tests/python/requirements.txt
 	  (apt-get update -qq && apt-get install -y -qq libusb-1.0-0) >/dev/null || \
 	  { echo "could not install libusb-1.0-0: run 'sudo apt-get install libusb-1.0-0'"; exit 1; }; \
 	fi
+	@avail=$$(df -Pk . 2>/dev/null | awk 'NR == 2 {print $$4}'); \
+	if [ -n "$$avail" ] && [ "$$avail" -lt 8000000 ]; then \
+	  echo "warning: $$((avail / 1024)) MiB free on this disk; the Python test environment needs about 7 GB (PyTorch with its CUDA libraries)"; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --no-cache-dir --upgrade pip
 	$(VENV)/bin/pip install -q --no-cache-dir -r tests/python/requirements.txt
