@@ -1108,8 +1108,9 @@ struct ChunkedTriangle {
 impl ChunkedTriangle {
     /// Walks the pixel box `x_lo..x_hi` x `y_lo..y_hi` in chunks of [`LANES`] pixels with
     /// SIMD lane masks instead of per-pixel branches: the exact integer coverage test, the
-    /// box's right end (a fourth "edge"), the depth range (when `RANGE_TEST`) and the depth
-    /// test are all masks. 1/z comes from the f64 plane at the chunk's first pixel and is
+    /// box's right end (a fourth "edge", needed only in a row's last chunk: the chunks before
+    /// it lie inside the box), the depth range (when `RANGE_TEST`) and the depth test are all
+    /// masks. 1/z comes from the f64 plane at the chunk's first pixel and is
     /// stepped in f32 across the chunk's lanes (at most 7 pixels), so it is within a few f32
     /// ulp of the f64 plane, which the z-buffer stores as f32 anyway.
     #[inline]
@@ -1134,20 +1135,22 @@ impl ChunkedTriangle {
         );
         let inst = u32x8::splat(self.instance);
         let width = (x_hi - x_lo) as i32;
-        // Non-negative while the lane is inside the box: (width - 1) - (dx0 + lane).
-        let box_start = i32x8::splat(width - 1) - lane;
+        // Every lane of the first `full` chunks of a row lies inside the box; in the last
+        // chunk, lane `l` does when `last_in_box[l]` is non-negative.
+        let full = (width - 1) / STEP;
+        let last_in_box = i32x8::splat(width - 1 - full * STEP) - lane;
         let mut row = self.row;
         let mut y_f64 = y_lo as f64;
         let x_lo_f64 = x_lo as f64;
         for y in y_lo..y_hi {
             let row_inv_z = self.zb * y_f64 + self.zc;
+            let row_at = (y - y0) * stride + (x_lo - x0);
             let mut e = [0, 1, 2].map(|i| i32x8::splat(row[i]) + lane_x[i]);
-            let mut in_box = box_start;
-            let mut dx0 = 0i32;
-            while dx0 < width {
-                let covered = (e[0] | e[1] | e[2] | in_box).simd_gt(i32x8::splat(-1));
+            // One chunk: `outside` is negative in the lanes that are not covered.
+            let mut chunk = |outside: i32x8, dx0: i32| {
+                let covered = outside.simd_gt(i32x8::splat(-1));
                 if covered.any() {
-                    let at = (y - y0) * stride + (x_lo - x0) + dx0 as usize;
+                    let at = row_at + dx0 as usize;
                     let inv_chunk: &mut [f32; LANES] = (&mut inv_depth[at..at + LANES])
                         .try_into()
                         .expect("the buffers are padded by LANES pixels");
@@ -1167,12 +1170,14 @@ impl ChunkedTriangle {
                         .select(inst, u32x8::new(*inst_chunk))
                         .to_array();
                 }
+            };
+            for k in 0..full {
+                chunk(e[0] | e[1] | e[2], k * STEP);
                 for (e, step) in e.iter_mut().zip(&chunk_step) {
                     *e += *step;
                 }
-                in_box -= i32x8::splat(STEP);
-                dx0 += STEP;
             }
+            chunk(e[0] | e[1] | e[2] | last_in_box, full * STEP);
             row[0] += self.step_y[0];
             row[1] += self.step_y[1];
             row[2] += self.step_y[2];
