@@ -1140,7 +1140,8 @@ impl ChunkedTriangle {
         let inst = u32x8::splat(self.instance);
         let width = (x_hi - x_lo) as i32;
         // Every lane of the first `full` chunks of a row lies inside the box; in the last
-        // chunk, lane `l` does when `last_in_box[l]` is non-negative.
+        // chunk, lane `l` does when `last_in_box[l]` is non-negative. `NARROW` (a box at most
+        // one chunk wide) makes `full` the constant 0, so the chunk walk is compiled out.
         let full = if NARROW { 0 } else { (width - 1) / STEP };
         let last_in_box = i32x8::splat(width - 1 - full * STEP) - lane;
         let mut row = self.row;
@@ -1175,7 +1176,7 @@ impl ChunkedTriangle {
                         .to_array();
                 }
             };
-            for k in 0..if NARROW { 0 } else { full } {
+            for k in 0..full {
                 chunk(e[0] | e[1] | e[2], k * STEP);
                 for (e, step) in e.iter_mut().zip(&chunk_step) {
                     *e += *step;
