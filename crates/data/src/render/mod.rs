@@ -1017,10 +1017,14 @@ impl<'a> Rasterizer<'a> {
                 // when all three vertices are inside the range with that margin.
                 let inside_range = w0.min(w1).min(w2) >= inv_far * (1.0 + 1e-5)
                     && w0.max(w1).max(w2) <= inv_near * (1.0 - 1e-5);
+                // A pixel right of the snapped triangle's own box is outside the triangle, so
+                // some edge value there is negative: the lanes past the box's right end need
+                // a mask only when the window cut the box.
+                let cut_right = floor_px(max_x) > window.x1;
                 // A box at most one chunk wide takes a copy of the loop without the inner
                 // chunk walk (fewer live SIMD values, fewer spills; same pixels).
                 let narrow = x_hi - x_lo <= LANES;
-                let draw = match (inside_range, narrow) {
+                let draw = match (inside_range && !cut_right, narrow) {
                     (true, true) => ChunkedTriangle::draw::<false, true>,
                     (true, false) => ChunkedTriangle::draw::<false, false>,
                     (false, true) => ChunkedTriangle::draw::<true, true>,
@@ -1112,13 +1116,16 @@ struct ChunkedTriangle {
 impl ChunkedTriangle {
     /// Walks the pixel box `x_lo..x_hi` x `y_lo..y_hi` in chunks of [`LANES`] pixels with
     /// SIMD lane masks instead of per-pixel branches: the exact integer coverage test, the
-    /// box's right end (a fourth "edge", needed only in a row's last chunk: the chunks before
-    /// it lie inside the box), the depth range (when `RANGE_TEST`) and the depth test are all
-    /// masks. 1/z comes from the f64 plane at the chunk's first pixel and is
+    /// depth test and, when `GENERAL`, the box's right end (a fourth "edge", needed only in a
+    /// row's last chunk: the chunks before it lie inside the box) and the depth range are all
+    /// masks. Without `GENERAL` the caller has checked that neither mask can clear a lane:
+    /// every vertex is inside the depth range with a margin, and the box is the triangle's
+    /// own (not cut by the window's right side), so the lanes past its right end are outside
+    /// the triangle and the edge test clears them. 1/z comes from the f64 plane at the chunk's first pixel and is
     /// stepped in f32 across the chunk's lanes (at most 7 pixels), so it is within a few f32
     /// ulp of the f64 plane, which the z-buffer stores as f32 anyway.
     #[inline]
-    fn draw<const RANGE_TEST: bool, const NARROW: bool>(
+    fn draw<const GENERAL: bool, const NARROW: bool>(
         &self,
         inv_depth: &mut [f32],
         instance: &mut [u32],
@@ -1144,6 +1151,13 @@ impl ChunkedTriangle {
         // one chunk wide) makes `full` the constant 0, so the chunk walk is compiled out.
         let full = if NARROW { 0 } else { (width - 1) / STEP };
         let last_in_box = i32x8::splat(width - 1 - full * STEP) - lane;
+        let last_mask = |outside: i32x8| {
+            if GENERAL {
+                outside | last_in_box
+            } else {
+                outside
+            }
+        };
         let mut row = self.row;
         let mut y_f64 = y_lo as f64;
         let x_lo_f64 = x_lo as f64;
@@ -1154,7 +1168,7 @@ impl ChunkedTriangle {
             // One chunk: `outside` is negative in the lanes that are not covered.
             let mut chunk = |outside: i32x8, dx0: i32| {
                 let covered = outside.simd_gt(i32x8::splat(-1));
-                if covered.any() {
+                if NARROW || covered.any() {
                     let at = row_at + dx0 as usize;
                     let inv_chunk: &mut [f32; LANES] = (&mut inv_depth[at..at + LANES])
                         .try_into()
@@ -1162,11 +1176,16 @@ impl ChunkedTriangle {
                     let chunk_inv_z = self.za * (x_lo_f64 + dx0 as f64) + row_inv_z;
                     let inv_z = f32x8::splat(chunk_inv_z as f32) + za_lanes;
                     let cur = f32x8::new(*inv_chunk);
-                    let mut pass = f32x8::from_bits(covered.cast_unsigned()) & inv_z.simd_gt(cur);
-                    if RANGE_TEST {
-                        pass = pass & inv_z.simd_ge(inv_far) & inv_z.simd_le(inv_near);
+                    // The candidate is 1/z in the lanes that may be drawn and +0.0 in the
+                    // others, which never beats `cur` (the buffer holds 0 or values that
+                    // beat it, so never less than +0.0).
+                    let mut drawable = f32x8::from_bits(covered.cast_unsigned());
+                    if GENERAL {
+                        drawable = drawable & inv_z.simd_ge(inv_far) & inv_z.simd_le(inv_near);
                     }
-                    *inv_chunk = pass.select(inv_z, cur).to_array();
+                    let candidate = inv_z & drawable;
+                    let pass = candidate.simd_gt(cur);
+                    *inv_chunk = nearer(candidate, cur).to_array();
                     let inst_chunk: &mut [u32; LANES] = (&mut instance[at..at + LANES])
                         .try_into()
                         .expect("the buffers are padded by LANES pixels");
@@ -1182,12 +1201,28 @@ impl ChunkedTriangle {
                     *e += *step;
                 }
             }
-            chunk(e[0] | e[1] | e[2] | last_in_box, full * STEP);
+            chunk(last_mask(e[0] | e[1] | e[2]), full * STEP);
             row[0] += self.step_y[0];
             row[1] += self.step_y[1];
             row[2] += self.step_y[2];
             y_f64 += 1.0;
         }
+    }
+}
+
+/// `select(candidate > cur, candidate, cur)` lane by lane: the z-buffer's update. On x86-64
+/// this is one `maxps` per four lanes, which returns its first operand when it is greater
+/// and its second otherwise (also when either is NaN), so it equals the select bit for bit,
+/// NaN included; elsewhere, where a maximum instruction may propagate NaN, it is the select.
+#[inline]
+fn nearer(candidate: f32x8, cur: f32x8) -> f32x8 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        candidate.fast_max(cur)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        candidate.simd_gt(cur).select(candidate, cur)
     }
 }
 
