@@ -1020,17 +1020,17 @@ impl<'a> Rasterizer<'a> {
                 // some edge value there is negative: the lanes past the box's right end need
                 // a mask only when the window cut the box.
                 let cut_right = floor_px(max_x) > window.x1;
-                // A box at most one chunk wide takes a copy of the loop without the inner
-                // chunk walk (fewer live SIMD values, fewer spills; same pixels).
-                let narrow = x_hi - x_lo <= LANES;
+                // Boxes one or two chunks wide take copies of the loop with the chunk walk
+                // unrolled (fewer live SIMD values, fewer spills; same pixels).
+                let chunks_per_row = (x_hi - x_lo).div_ceil(LANES);
                 let general = !inside_range || cut_right;
                 let (x, y) = ((x_lo, x_hi), (y_lo, y_hi));
                 let inv_depth = &mut self.inv_depth;
                 match &mut self.instance {
-                    InstanceBuffer::U16(ids) => ChunkedTriangle::copy(general, narrow)(
+                    InstanceBuffer::U16(ids) => ChunkedTriangle::copy(general, chunks_per_row)(
                         &chunks, inv_depth, ids, &window, x, y,
                     ),
-                    InstanceBuffer::U32(ids) => ChunkedTriangle::copy(general, narrow)(
+                    InstanceBuffer::U32(ids) => ChunkedTriangle::copy(general, chunks_per_row)(
                         &chunks, inv_depth, ids, &window, x, y,
                     ),
                 }
@@ -1256,13 +1256,15 @@ struct ChunkedTriangle {
 
 impl ChunkedTriangle {
     /// The copy of [`ChunkedTriangle::draw`] for a triangle that needs the general masks or
-    /// not, in a narrow box or not.
-    fn copy<T: InstanceId>(general: bool, narrow: bool) -> DrawChunks<T> {
-        match (general, narrow) {
-            (false, true) => ChunkedTriangle::draw::<false, true, T>,
-            (false, false) => ChunkedTriangle::draw::<false, false, T>,
-            (true, true) => ChunkedTriangle::draw::<true, true, T>,
-            (true, false) => ChunkedTriangle::draw::<true, false, T>,
+    /// not, in a box of `chunks_per_row` chunks (1 or more).
+    fn copy<T: InstanceId>(general: bool, chunks_per_row: usize) -> DrawChunks<T> {
+        match (general, chunks_per_row) {
+            (false, 1) => ChunkedTriangle::draw::<false, 1, T>,
+            (false, 2) => ChunkedTriangle::draw::<false, 2, T>,
+            (false, _) => ChunkedTriangle::draw::<false, 0, T>,
+            (true, 1) => ChunkedTriangle::draw::<true, 1, T>,
+            (true, 2) => ChunkedTriangle::draw::<true, 2, T>,
+            (true, _) => ChunkedTriangle::draw::<true, 0, T>,
         }
     }
 
@@ -1277,7 +1279,7 @@ impl ChunkedTriangle {
     /// stepped in f32 across the chunk's lanes (at most 7 pixels), so it is within a few f32
     /// ulp of the f64 plane, which the z-buffer stores as f32 anyway.
     #[inline]
-    fn draw<const GENERAL: bool, const NARROW: bool, T: InstanceId>(
+    fn draw<const GENERAL: bool, const CHUNKS: i32, T: InstanceId>(
         &self,
         inv_depth: &mut [f32],
         instance: &mut [T],
@@ -1299,9 +1301,14 @@ impl ChunkedTriangle {
         let inst = T::lanes(self.instance);
         let width = (x_hi - x_lo) as i32;
         // Every lane of the first `full` chunks of a row lies inside the box; in the last
-        // chunk, lane `l` does when `last_in_box[l]` is non-negative. `NARROW` (a box at most
-        // one chunk wide) makes `full` the constant 0, so the chunk walk is compiled out.
-        let full = if NARROW { 0 } else { (width - 1) / STEP };
+        // chunk, lane `l` does when `last_in_box[l]` is non-negative. `CHUNKS` 1 or 2 (a box
+        // of that many chunks) makes `full` the constant 0 or 1, so the chunk walk is
+        // compiled out or unrolled; 0 is any width.
+        let full = if CHUNKS > 0 {
+            CHUNKS - 1
+        } else {
+            (width - 1) / STEP
+        };
         let last_in_box = i32x8::splat(width - 1 - full * STEP) - lane;
         let last_mask = |outside: i32x8| {
             if GENERAL {
@@ -1320,7 +1327,7 @@ impl ChunkedTriangle {
             // One chunk: `outside` is negative in the lanes that are not covered.
             let mut chunk = |outside: i32x8, dx0: i32| {
                 let covered = outside.simd_gt(i32x8::splat(-1));
-                if NARROW || covered.any() {
+                if CHUNKS == 1 || covered.any() {
                     let at = row_at + dx0 as usize;
                     let inv_chunk: &mut [f32; LANES] = (&mut inv_depth[at..at + LANES])
                         .try_into()
