@@ -362,18 +362,17 @@ impl ViewTransform {
         let in_front = bits(cz.simd_ge(f64x4::splat(self.near_m)));
         let beyond_far = bits(cz.simd_gt(f64x4::splat(self.far_m)));
         let (u, v, inv_z) = (u.to_array(), v.to_array(), inv_z.to_array());
-        let codes = std::array::from_fn(|l| {
-            let bit = |mask: u32| (mask >> l) & 1 == 1;
-            outcode_bits([
-                !bit(in_front),
-                bit(beyond_far),
-                bit(left),
-                bit(right),
-                bit(top),
-                bit(bottom),
-                bit(outside_guard),
-            ])
-        });
+        // The four outcodes at once, byte l for lane l (what `outcode_bits` gives lane by
+        // lane): `spread` moves bit l of a 4-lane mask to bit 0 of byte l (the four shifted
+        // copies of the mask do not overlap, so the product has no carries).
+        let spread = |mask: u32| (mask * 0x0020_4081) & 0x0101_0101;
+        let sides = spread(left) << 2
+            | spread(right) << 3
+            | spread(top) << 4
+            | spread(bottom) << 5
+            | spread(outside_guard) << 6;
+        let behind = spread(!in_front & 0b1111);
+        let codes = ((sides & !(behind * 0xff)) | behind | spread(beyond_far) << 1).to_le_bytes();
         (
             codes,
             std::array::from_fn(|l| ProjVertex::new([u[l], v[l], inv_z[l]])),
