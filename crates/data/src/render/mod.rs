@@ -909,8 +909,145 @@ impl<'a> Rasterizer<'a> {
     }
 
     /// Rasterizes one triangle whose vertices all lie in front of the near plane and inside
-    /// the guard band.
+    /// the guard band: small triangles without colour take the chunked path, the others the
+    /// scalar one.
+    #[inline(always)]
     fn raster_triangle(&mut self, proj: [ProjVertex; 3], colors: [[f64; 3]; 3], instance: u32) {
+        let Some(setup) = TriangleSetup::new(&proj, &self.window) else {
+            return;
+        };
+        if self.chunked && !self.config.with_color && setup.fits_chunks {
+            self.draw_chunks(&setup, &proj, instance);
+        } else {
+            self.raster_scalar(&setup, &proj, colors, instance);
+        }
+    }
+
+    /// The chunked path of [`Rasterizer::raster_triangle`].
+    #[inline(always)]
+    fn draw_chunks(&mut self, setup: &TriangleSetup, proj: &[ProjVertex; 3], instance: u32) {
+        let [w0, w1, w2] = proj.map(|v| v.uvw[2]);
+        let (inv_near, inv_far) = (self.inv_near, self.inv_far);
+        let chunks = ChunkedTriangle {
+            row: setup.row.map(|e| e as i32),
+            step_x: setup.step_x.map(|s| s as i32),
+            step_y: setup.step_y.map(|s| s as i32),
+            za: setup.za,
+            zb: setup.zb,
+            zc: setup.zc,
+            inv_near,
+            inv_far,
+            instance,
+        };
+        // Every covered pixel's 1/z lies between the vertices' (up to f32 rounding, far below
+        // the 1e-5 margin), so the per-pixel depth-range test can be dropped when all three
+        // vertices are inside the range with that margin.
+        let inside_range = w0.min(w1).min(w2) >= inv_far * (1.0 + 1e-5)
+            && w0.max(w1).max(w2) <= inv_near * (1.0 - 1e-5);
+        // Boxes one or two chunks wide take copies of the loop with the chunk walk unrolled
+        // (fewer live SIMD values, fewer spills; same pixels).
+        let (x, y) = (setup.x, setup.y);
+        let chunks_per_row = (x.1 - x.0).div_ceil(LANES);
+        let general = !inside_range || setup.cut_right;
+        let (inv_depth, window) = (&mut self.inv_depth, &self.window);
+        match &mut self.instance {
+            InstanceBuffer::U16(ids) => ChunkedTriangle::copy(general, chunks_per_row)(
+                &chunks, inv_depth, ids, window, x, y,
+            ),
+            InstanceBuffer::U32(ids) => ChunkedTriangle::copy(general, chunks_per_row)(
+                &chunks, inv_depth, ids, window, x, y,
+            ),
+        }
+    }
+
+    /// The scalar path of [`Rasterizer::raster_triangle`] (large triangles, colour renders):
+    /// one pixel at a time, 1/z and colour/z from f64 planes.
+    #[inline(never)]
+    fn raster_scalar(
+        &mut self,
+        setup: &TriangleSetup,
+        proj: &[ProjVertex; 3],
+        colors: [[f64; 3]; 3],
+        instance: u32,
+    ) {
+        let [u0, v0, w0] = proj[0].uvw;
+        let [u1, v1, w1] = proj[1].uvw;
+        let [u2, v2, w2] = proj[2].uvw;
+        // Colour/z planes, fitted like the 1/z plane (see `TriangleSetup::new`).
+        let color_planes = self.config.with_color.then(|| {
+            let inv_det = 1.0 / ((u1 - u0) * (v2 - v0) - (u2 - u0) * (v1 - v0));
+            let plane = |f0: f64, f1: f64, f2: f64| {
+                let a = ((f1 - f0) * (v2 - v0) - (f2 - f0) * (v1 - v0)) * inv_det;
+                let b = ((f2 - f0) * (u1 - u0) - (f1 - f0) * (u2 - u0)) * inv_det;
+                (a, b, f0 - a * u0 - b * v0)
+            };
+            std::array::from_fn(|ch| {
+                plane(colors[0][ch] * w0, colors[1][ch] * w1, colors[2][ch] * w2)
+            })
+        });
+        let &TriangleSetup {
+            row,
+            step_x,
+            step_y,
+            za,
+            zb,
+            zc,
+            x: (x_lo, x_hi),
+            y: (y_lo, y_hi),
+            ..
+        } = setup;
+        let (inv_near, inv_far) = (self.inv_near, self.inv_far);
+        let window = self.window;
+        let scalar = ScalarTriangle {
+            row,
+            step_x,
+            step_y,
+            za,
+            zb,
+            zc,
+            inv_near,
+            inv_far,
+            instance,
+            color_planes,
+            x: (x_lo, x_hi),
+            y: (y_lo, y_hi),
+        };
+        let width = self.width as usize;
+        let (inv_depth, color) = (&mut self.inv_depth, self.color.as_mut());
+        match &mut self.instance {
+            InstanceBuffer::U16(ids) => scalar.draw(inv_depth, ids, color, &window, width),
+            InstanceBuffer::U32(ids) => scalar.draw(inv_depth, ids, color, &window, width),
+        }
+    }
+}
+
+/// What rasterizing a triangle needs before it touches a pixel: the snapped coverage test's
+/// edge functions over the triangle's pixel box and the 1/z plane.
+struct TriangleSetup {
+    /// Edge values at the first pixel of the box (tie rule applied) and their steps per pixel
+    /// in x and y.
+    row: [i64; 3],
+    step_x: [i64; 3],
+    step_y: [i64; 3],
+    /// The 1/z plane over image coordinates: `1/z = za u + zb v + zc`.
+    za: f64,
+    zb: f64,
+    zc: f64,
+    /// The pixel box `x.0..x.1` x `y.0..y.1`, within the window.
+    x: (usize, usize),
+    y: (usize, usize),
+    /// Whether the window cut the box on the right (the snapped triangle reaches past it).
+    cut_right: bool,
+    /// Whether every edge value the chunked path can meet fits an i32 (see below).
+    fits_chunks: bool,
+}
+
+impl TriangleSetup {
+    /// The set-up of a triangle whose vertices lie in front of the near plane and inside the
+    /// guard band; `None` when it covers no pixel centre of `window` (zero snapped area, an
+    /// empty box) or its 1/z plane is degenerate.
+    #[inline(always)]
+    fn new(proj: &[ProjVertex; 3], window: &PixelWindow) -> Option<TriangleSetup> {
         let [u0, v0, w0] = proj[0].uvw;
         let [u1, v1, w1] = proj[1].uvw;
         let [u2, v2, w2] = proj[2].uvw;
@@ -918,24 +1055,31 @@ impl<'a> Rasterizer<'a> {
         let mut p = proj.map(|v| (v.snapped[0] as i64, v.snapped[1] as i64));
         let area = (p[1].0 - p[0].0) * (p[2].1 - p[0].1) - (p[1].1 - p[0].1) * (p[2].0 - p[0].0);
         if area == 0 {
-            return;
+            return None;
         }
         if area < 0 {
             p.swap(1, 2);
         }
 
-        // Bounding box of the snapped triangle in whole pixels, clipped to the image.
+        // Bounding box of the snapped triangle in whole pixels, clipped to the window. The
+        // window holds every pixel a triangle of its faces can cover (for a whole render it is
+        // the image), so clipping to it drops nothing.
         let ceil_px = |s: i64| (s + (1 << SUBPIXEL_BITS) - 1) >> SUBPIXEL_BITS;
         let floor_px = |s: i64| s >> SUBPIXEL_BITS;
-        // The window holds every pixel a triangle of its faces can cover (for a whole render it
-        // is the image), so clipping to it drops nothing.
-        let window = self.window;
-        let x_start = ceil_px(p[0].0.min(p[1].0).min(p[2].0)).max(window.x0);
-        let x_end = floor_px(p[0].0.max(p[1].0).max(p[2].0)).min(window.x1);
-        let y_start = ceil_px(p[0].1.min(p[1].1).min(p[2].1)).max(window.y0);
-        let y_end = floor_px(p[0].1.max(p[1].1).max(p[2].1)).min(window.y1);
+        let (min_x, max_x) = (
+            p[0].0.min(p[1].0).min(p[2].0),
+            p[0].0.max(p[1].0).max(p[2].0),
+        );
+        let (min_y, max_y) = (
+            p[0].1.min(p[1].1).min(p[2].1),
+            p[0].1.max(p[1].1).max(p[2].1),
+        );
+        let x_start = ceil_px(min_x).max(window.x0);
+        let x_end = floor_px(max_x).min(window.x1);
+        let y_start = ceil_px(min_y).max(window.y0);
+        let y_end = floor_px(max_y).min(window.y1);
         if x_start > x_end || y_start > y_end {
-            return;
+            return None;
         }
 
         // Edge i goes from p[i] to p[(i+1)%3]; E(q) = (b.x-a.x)(q.y-a.y) - (b.y-a.y)(q.x-a.x) is
@@ -957,106 +1101,37 @@ impl<'a> Rasterizer<'a> {
             row[i] = dx * (qy - ay) - dy * (qx - ax) - if keep_ties { 0 } else { 1 };
         }
 
-        // Plane equations over (u, v) for 1/z and colour/z, from the unsnapped vertices.
+        // Plane equation over (u, v) for 1/z, from the unsnapped vertices.
         let det = (u1 - u0) * (v2 - v0) - (u2 - u0) * (v1 - v0);
         if det == 0.0 || !det.is_finite() {
-            return;
+            return None;
         }
         let inv_det = 1.0 / det;
-        let plane = |f0: f64, f1: f64, f2: f64| {
-            let a = ((f1 - f0) * (v2 - v0) - (f2 - f0) * (v1 - v0)) * inv_det;
-            let b = ((f2 - f0) * (u1 - u0) - (f1 - f0) * (u2 - u0)) * inv_det;
-            (a, b, f0 - a * u0 - b * v0)
-        };
-        let (za, zb, zc) = plane(w0, w1, w2);
-        let color_planes = if self.config.with_color {
-            let mut planes = [(0.0, 0.0, 0.0); 3];
-            for (ch, plane_ch) in planes.iter_mut().enumerate() {
-                *plane_ch = plane(colors[0][ch] * w0, colors[1][ch] * w1, colors[2][ch] * w2);
-            }
-            Some(planes)
-        } else {
-            None
-        };
+        let za = ((w1 - w0) * (v2 - v0) - (w2 - w0) * (v1 - v0)) * inv_det;
+        let zb = ((w2 - w0) * (u1 - u0) - (w1 - w0) * (u2 - u0)) * inv_det;
+        let zc = w0 - za * u0 - zb * v0;
 
-        let (inv_near, inv_far) = (self.inv_near, self.inv_far);
-        let (x_lo, x_hi) = (x_start as usize, x_end as usize + 1);
-        let (y_lo, y_hi) = (y_start as usize, y_end as usize + 1);
-
-        // Small triangles without colour take the chunked, branch-free path when every edge
-        // value it can meet fits an i32 with room to spare: |E| <= |dx| |qy - ay| + |dy| |qx - ax|
-        // < 2 * 2^14 * 2^14, where q ranges over the pixel box plus the chunk overrun on the
-        // right (LANES pixels) and one row below (the last step of the row walk).
-        if self.chunked && color_planes.is_none() {
-            let (min_x, max_x) = (
-                p[0].0.min(p[1].0).min(p[2].0),
-                p[0].0.max(p[1].0).max(p[2].0),
-            );
-            let (min_y, max_y) = (
-                p[0].1.min(p[1].1).min(p[2].1),
-                p[0].1.max(p[1].1).max(p[2].1),
-            );
-            let span_x = (max_x - min_x) + ((LANES as i64) << SUBPIXEL_BITS);
-            let span_y = (max_y - min_y) + (1 << SUBPIXEL_BITS);
-            if span_x.max(span_y) < (1 << 14) {
-                let chunks = ChunkedTriangle {
-                    row: row.map(|e| e as i32),
-                    step_x: step_x.map(|s| s as i32),
-                    step_y: step_y.map(|s| s as i32),
-                    za,
-                    zb,
-                    zc,
-                    inv_near,
-                    inv_far,
-                    instance,
-                };
-                // Every covered pixel's 1/z lies between the vertices' (up to f32 rounding,
-                // far below the 1e-5 margin), so the per-pixel depth-range test can be dropped
-                // when all three vertices are inside the range with that margin.
-                let inside_range = w0.min(w1).min(w2) >= inv_far * (1.0 + 1e-5)
-                    && w0.max(w1).max(w2) <= inv_near * (1.0 - 1e-5);
-                // A pixel right of the snapped triangle's own box is outside the triangle, so
-                // some edge value there is negative: the lanes past the box's right end need
-                // a mask only when the window cut the box.
-                let cut_right = floor_px(max_x) > window.x1;
-                // Boxes one or two chunks wide take copies of the loop with the chunk walk
-                // unrolled (fewer live SIMD values, fewer spills; same pixels).
-                let chunks_per_row = (x_hi - x_lo).div_ceil(LANES);
-                let general = !inside_range || cut_right;
-                let (x, y) = ((x_lo, x_hi), (y_lo, y_hi));
-                let inv_depth = &mut self.inv_depth;
-                match &mut self.instance {
-                    InstanceBuffer::U16(ids) => ChunkedTriangle::copy(general, chunks_per_row)(
-                        &chunks, inv_depth, ids, &window, x, y,
-                    ),
-                    InstanceBuffer::U32(ids) => ChunkedTriangle::copy(general, chunks_per_row)(
-                        &chunks, inv_depth, ids, &window, x, y,
-                    ),
-                }
-                return;
-            }
-        }
-
-        let scalar = ScalarTriangle {
+        // The chunked path keeps edge values in i32: every value it can meet fits with room to
+        // spare when |E| <= |dx| |qy - ay| + |dy| |qx - ax| < 2 * 2^14 * 2^14, where q ranges
+        // over the pixel box plus the chunk overrun on the right (LANES pixels) and one row
+        // below (the last step of the row walk).
+        let span_x = (max_x - min_x) + ((LANES as i64) << SUBPIXEL_BITS);
+        let span_y = (max_y - min_y) + (1 << SUBPIXEL_BITS);
+        Some(TriangleSetup {
             row,
             step_x,
             step_y,
             za,
             zb,
             zc,
-            inv_near,
-            inv_far,
-            instance,
-            color_planes,
-            x: (x_lo, x_hi),
-            y: (y_lo, y_hi),
-        };
-        let width = self.width as usize;
-        let (inv_depth, color) = (&mut self.inv_depth, self.color.as_mut());
-        match &mut self.instance {
-            InstanceBuffer::U16(ids) => scalar.draw(inv_depth, ids, color, &window, width),
-            InstanceBuffer::U32(ids) => scalar.draw(inv_depth, ids, color, &window, width),
-        }
+            x: (x_start as usize, x_end as usize + 1),
+            y: (y_start as usize, y_end as usize + 1),
+            // A pixel right of the snapped triangle's own box is outside the triangle, so some
+            // edge value there is negative: the chunked path needs a mask for the lanes past
+            // the box's right end only when the window cut the box.
+            cut_right: floor_px(max_x) > window.x1,
+            fits_chunks: span_x.max(span_y) < (1 << 14),
+        })
     }
 }
 
