@@ -1391,17 +1391,21 @@ impl ChunkedTriangle {
                 outside
             }
         };
-        let mut row = self.row;
+        // The edge values of the first chunk of a row, stepped by a row (wrapping i32 sums, so
+        // the same values as recomputing them from the row's scalar ones).
+        let step_y = self.step_y.map(i32x8::splat);
+        let mut e_row = [0, 1, 2].map(|i| i32x8::splat(self.row[i]) + lane_x[i]);
         let mut y_f64 = y_lo as f64;
         let x_lo_f64 = x_lo as f64;
         for y in y_lo..y_hi {
             let row_inv_z = self.zb * y_f64 + self.zc;
             let row_at = (y - y0) * stride + (x_lo - x0);
-            let mut e = [0, 1, 2].map(|i| i32x8::splat(row[i]) + lane_x[i]);
+            let mut e = e_row;
             // One chunk: `outside` is negative in the lanes that are not covered.
             let mut chunk = |outside: i32x8, dx0: i32| {
-                let covered = outside.simd_gt(i32x8::splat(-1));
-                if CHUNKS == 1 || covered.any() {
+                // All ones in the lanes that are not covered (an arithmetic shift).
+                let uncovered: i32x8 = outside >> 31;
+                if CHUNKS == 1 || uncovered.to_bitmask() != 0xff {
                     let at = row_at + dx0 as usize;
                     let inv_chunk: &mut [f32; LANES] = (&mut inv_depth[at..at + LANES])
                         .try_into()
@@ -1412,11 +1416,10 @@ impl ChunkedTriangle {
                     // The candidate is 1/z in the lanes that may be drawn and +0.0 in the
                     // others, which never beats `cur` (the buffer holds 0 or values that
                     // beat it, so never less than +0.0).
-                    let mut drawable = f32x8::from_bits(covered.cast_unsigned());
+                    let mut candidate = inv_z & !f32x8::from_bits(uncovered.cast_unsigned());
                     if GENERAL {
-                        drawable = drawable & inv_z.simd_ge(inv_far) & inv_z.simd_le(inv_near);
+                        candidate = candidate & inv_z.simd_ge(inv_far) & inv_z.simd_le(inv_near);
                     }
-                    let candidate = inv_z & drawable;
                     let pass = candidate.simd_gt(cur);
                     *inv_chunk = nearer(candidate, cur).to_array();
                     let inst_chunk: &mut [T; LANES] = (&mut instance[at..at + LANES])
@@ -1432,9 +1435,9 @@ impl ChunkedTriangle {
                 }
             }
             chunk(last_mask(e[0] | e[1] | e[2]), full * STEP);
-            row[0] += self.step_y[0];
-            row[1] += self.step_y[1];
-            row[2] += self.step_y[2];
+            for (e, step) in e_row.iter_mut().zip(&step_y) {
+                *e += *step;
+            }
             y_f64 += 1.0;
         }
     }
