@@ -1364,9 +1364,15 @@ impl ChunkedTriangle {
         let (stride, x0, y0) = (window.stride, window.x0 as usize, window.y0 as usize);
         const STEP: i32 = LANES as i32;
         let lane = i32x8::new([0, 1, 2, 3, 4, 5, 6, 7]);
-        let lane_x = self.step_x.map(|s| lane * i32x8::splat(s));
-        let chunk_step = self.step_x.map(|s| i32x8::splat(s * STEP));
         let lane_f = f32x8::new([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        // `lane * step_x`, through f32 (SSE2 has no 32-bit lane multiply): a step is a whole
+        // number of pixels' worth of sub-pixels, `-dy << SUBPIXEL_BITS` with |dy| < 2^14, so
+        // `lane * -dy` (below 2^17) is exact in f32, and its conversion back and the shift give
+        // the product exactly.
+        let lane_x = self.step_x.map(|s| {
+            (lane_f * f32x8::splat((s >> SUBPIXEL_BITS) as f32)).fast_trunc_int() << SUBPIXEL_BITS
+        });
+        let chunk_step = self.step_x.map(|s| i32x8::splat(s * STEP));
         let za_lanes = f32x8::splat(self.za as f32) * lane_f;
         let (inv_far, inv_near) = (
             f32x8::splat(self.inv_far as f32),
@@ -1395,8 +1401,10 @@ impl ChunkedTriangle {
         // the same values as recomputing them from the row's scalar ones).
         let step_y = self.step_y.map(i32x8::splat);
         let mut e_row = [0, 1, 2].map(|i| i32x8::splat(self.row[i]) + lane_x[i]);
-        let mut y_f64 = y_lo as f64;
-        let x_lo_f64 = x_lo as f64;
+        // Pixel coordinates are below 2^28 (`MAX_COVERAGE_PIXELS`), so through u32 they convert
+        // exactly, and more cheaply than from usize.
+        let mut y_f64 = f64::from(y_lo as u32);
+        let x_lo_f64 = f64::from(x_lo as u32);
         for y in y_lo..y_hi {
             let row_inv_z = self.zb * y_f64 + self.zc;
             let row_at = (y - y0) * stride + (x_lo - x0);
