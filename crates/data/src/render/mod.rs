@@ -985,32 +985,13 @@ impl<'a> Rasterizer<'a> {
                 plane(colors[0][ch] * w0, colors[1][ch] * w1, colors[2][ch] * w2)
             })
         });
-        let &TriangleSetup {
-            row,
-            step_x,
-            step_y,
-            za,
-            zb,
-            zc,
-            x: (x_lo, x_hi),
-            y: (y_lo, y_hi),
-            ..
-        } = setup;
-        let (inv_near, inv_far) = (self.inv_near, self.inv_far);
         let window = self.window;
         let scalar = ScalarTriangle {
-            row,
-            step_x,
-            step_y,
-            za,
-            zb,
-            zc,
-            inv_near,
-            inv_far,
+            setup,
+            inv_near: self.inv_near,
+            inv_far: self.inv_far,
             instance,
             color_planes,
-            x: (x_lo, x_hi),
-            y: (y_lo, y_hi),
         };
         let width = self.width as usize;
         let (inv_depth, color) = (&mut self.inv_depth, self.color.as_mut());
@@ -1135,24 +1116,17 @@ impl TriangleSetup {
     }
 }
 
-/// A triangle set up for the scalar pixel loop: edge values at the first pixel of the box
-/// (tie rule applied) and their steps, the f64 planes of 1/z and colour/z, and the box.
-struct ScalarTriangle {
-    row: [i64; 3],
-    step_x: [i64; 3],
-    step_y: [i64; 3],
-    za: f64,
-    zb: f64,
-    zc: f64,
+/// A triangle set up for the scalar pixel loop: its [`TriangleSetup`], the depth range, its
+/// instance and the colour/z planes.
+struct ScalarTriangle<'s> {
+    setup: &'s TriangleSetup,
     inv_near: f64,
     inv_far: f64,
     instance: u32,
     color_planes: Option<[(f64, f64, f64); 3]>,
-    x: (usize, usize),
-    y: (usize, usize),
 }
 
-impl ScalarTriangle {
+impl ScalarTriangle<'_> {
     /// Draws the box pixel by pixel (`color` is the whole-image colour buffer, `width` its row
     /// length).
     fn draw<T: InstanceId>(
@@ -1164,19 +1138,23 @@ impl ScalarTriangle {
         width: usize,
     ) {
         let &ScalarTriangle {
+            setup,
+            inv_near,
+            inv_far,
+            instance,
+            ref color_planes,
+        } = self;
+        let &TriangleSetup {
             mut row,
             step_x,
             step_y,
             za,
             zb,
             zc,
-            inv_near,
-            inv_far,
-            instance,
-            ref color_planes,
             x: (x_lo, x_hi),
             y: (y_lo, y_hi),
-        } = self;
+            ..
+        } = setup;
         let id = T::from_id(instance);
         let (stride, x0, y0) = (window.stride, window.x0 as usize, window.y0 as usize);
         // The buffers are sliced per row below, so the pixel loop works on plain slices (no
