@@ -1391,7 +1391,10 @@ impl ChunkedTriangle {
             let mut chunk = |outside: i32x8, dx0: i32| {
                 // All ones in the lanes that are not covered (an arithmetic shift).
                 let uncovered: i32x8 = outside >> 31;
-                if CHUNKS == 1 || uncovered.to_bitmask() != 0xff {
+                // Boxes of one or two chunks draw every chunk: a chunk with no covered lane
+                // writes its pixels back unchanged, and skipping the test (a branch that
+                // mispredicts often on such boxes) costs less than the empty chunks do.
+                if CHUNKS == 1 || CHUNKS == 2 || uncovered.to_bitmask() != 0xff {
                     let at = row_at + dx0 as usize;
                     let inv_chunk: &mut [f32; LANES] = (&mut inv_depth[at..at + LANES])
                         .try_into()
