@@ -970,19 +970,11 @@ impl<'a> Rasterizer<'a> {
         colors: [[f64; 3]; 3],
         instance: u32,
     ) {
-        let [u0, v0, w0] = proj[0].uvw;
-        let [u1, v1, w1] = proj[1].uvw;
-        let [u2, v2, w2] = proj[2].uvw;
-        // Colour/z planes, fitted like the 1/z plane (see `TriangleSetup::new`).
+        // Colour/z planes, fitted like the 1/z plane.
         let color_planes = self.config.with_color.then(|| {
-            let inv_det = 1.0 / ((u1 - u0) * (v2 - v0) - (u2 - u0) * (v1 - v0));
-            let plane = |f0: f64, f1: f64, f2: f64| {
-                let a = ((f1 - f0) * (v2 - v0) - (f2 - f0) * (v1 - v0)) * inv_det;
-                let b = ((f2 - f0) * (u1 - u0) - (f1 - f0) * (u2 - u0)) * inv_det;
-                (a, b, f0 - a * u0 - b * v0)
-            };
             std::array::from_fn(|ch| {
-                plane(colors[0][ch] * w0, colors[1][ch] * w1, colors[2][ch] * w2)
+                let f = std::array::from_fn(|i| colors[i][ch] * proj[i].uvw[2]);
+                fit_plane(proj, setup.inv_det, f)
             })
         });
         let window = self.window;
@@ -1014,6 +1006,8 @@ struct TriangleSetup {
     za: f64,
     zb: f64,
     zc: f64,
+    /// 1 / the determinant of the unsnapped (u, v), for [`fit_plane`].
+    inv_det: f64,
     /// The pixel box `x.0..x.1` x `y.0..y.1`, within the window.
     x: (usize, usize),
     y: (usize, usize),
@@ -1088,9 +1082,7 @@ impl TriangleSetup {
             return None;
         }
         let inv_det = 1.0 / det;
-        let za = ((w1 - w0) * (v2 - v0) - (w2 - w0) * (v1 - v0)) * inv_det;
-        let zb = ((w2 - w0) * (u1 - u0) - (w1 - w0) * (u2 - u0)) * inv_det;
-        let zc = w0 - za * u0 - zb * v0;
+        let (za, zb, zc) = fit_plane(proj, inv_det, [w0, w1, w2]);
 
         // The chunked path keeps edge values in i32: every value it can meet fits with room to
         // spare when |E| <= |dx| |qy - ay| + |dy| |qx - ax| < 2 * 2^14 * 2^14, where q ranges
@@ -1105,6 +1097,7 @@ impl TriangleSetup {
             za,
             zb,
             zc,
+            inv_det,
             x: (x_start as usize, x_end as usize + 1),
             y: (y_start as usize, y_end as usize + 1),
             // A pixel right of the snapped triangle's own box is outside the triangle, so some
@@ -1114,6 +1107,18 @@ impl TriangleSetup {
             fits_chunks: span_x.max(span_y) < (1 << 14),
         })
     }
+}
+
+/// The plane `f = a u + b v + c` over image coordinates through the values `f` at the three
+/// unsnapped projected vertices, given 1 / the determinant of their (u, v): `(a, b, c)`.
+#[inline(always)]
+fn fit_plane(proj: &[ProjVertex; 3], inv_det: f64, [f0, f1, f2]: [f64; 3]) -> (f64, f64, f64) {
+    let [u0, v0, _] = proj[0].uvw;
+    let [u1, v1, _] = proj[1].uvw;
+    let [u2, v2, _] = proj[2].uvw;
+    let a = ((f1 - f0) * (v2 - v0) - (f2 - f0) * (v1 - v0)) * inv_det;
+    let b = ((f2 - f0) * (u1 - u0) - (f1 - f0) * (u2 - u0)) * inv_det;
+    (a, b, f0 - a * u0 - b * v0)
 }
 
 /// A triangle set up for the scalar pixel loop: its [`TriangleSetup`], the depth range, its
@@ -1218,7 +1223,7 @@ enum InstanceBuffer {
 impl InstanceBuffer {
     /// `len` zeroed entries, `u16` when every id of `face_instance` fits.
     fn zeroed(len: usize, face_instance: &[u32]) -> InstanceBuffer {
-        // An OR over the ids (vectorized; a few microseconds for a 150K-face mesh).
+        // One OR over the ids: the result fits when no id has a bit above bit 15.
         if face_instance.iter().fold(0, |acc, &id| acc | id) <= u32::from(u16::MAX) {
             InstanceBuffer::U16(vec![0; len])
         } else {
@@ -1327,9 +1332,9 @@ impl ChunkedTriangle {
     /// masks. Without `GENERAL` the caller has checked that neither mask can clear a lane:
     /// every vertex is inside the depth range with a margin, and the box is the triangle's
     /// own (not cut by the window's right side), so the lanes past its right end are outside
-    /// the triangle and the edge test clears them. 1/z comes from the f64 plane at the chunk's first pixel and is
-    /// stepped in f32 across the chunk's lanes (at most 7 pixels), so it is within a few f32
-    /// ulp of the f64 plane, which the z-buffer stores as f32 anyway.
+    /// the triangle and the edge test clears them. 1/z comes from the f64 plane at the chunk's
+    /// first pixel and is stepped in f32 across the chunk's lanes (at most 7 pixels), so it is
+    /// within a few f32 ulp of the f64 plane, which the z-buffer stores as f32 anyway.
     #[inline]
     fn draw<const GENERAL: bool, const CHUNKS: i32, T: InstanceId>(
         &self,
@@ -2021,6 +2026,36 @@ mod tests {
         )
         .unwrap();
         assert!(view.color_rgb.unwrap().iter().all(|&c| c == [10, 20, 30]));
+    }
+
+    #[test]
+    fn nearer_equals_the_select_bit_for_bit() {
+        // The z-buffer update must equal `select(candidate > cur, candidate, cur)` for every
+        // pair, NaN, zeros of both signs, infinities and equal values included.
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -1.0,
+        ];
+        for (i, &c) in specials.iter().enumerate() {
+            let candidate = f32x8::splat(c);
+            let cur = f32x8::new(std::array::from_fn(|l| specials[(i + l) % specials.len()]));
+            let expected = candidate.simd_gt(cur).select(candidate, cur);
+            let got = nearer(candidate, cur);
+            assert_eq!(
+                got.to_array().map(f32::to_bits),
+                expected.to_array().map(f32::to_bits),
+                "candidate {c}, cur {:?}",
+                cur.to_array()
+            );
+        }
     }
 
     #[test]
