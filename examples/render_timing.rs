@@ -12,13 +12,19 @@
 //! the cameras (`cameras.json`) and msmu's depth and instance ids per view (`depth_<i>.f32`,
 //! `instance_<i>.u32`, row-major).
 //! Run with `RAYON_NUM_THREADS=1` for single-threaded numbers (rendering one view is
-//! single-threaded anyway; the flag keeps the loader on one core too).
+//! single-threaded anyway; the flag keeps the loader on one core too). The example uses the
+//! `msmu` binary's allocator (mimalloc).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use msmu_data::render::{render, render_culled, FaceGroups, RenderConfig};
+
+/// The allocator of the `msmu` binary (src/main.rs), so that views are timed with the buffer
+/// reuse that `msmu build` has: each view allocates and frees a few MB of buffers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Args {
     scene: PathBuf,
