@@ -278,9 +278,11 @@ impl ViewTransform {
         proj.reserve(positions.len());
         let mut quads = positions.chunks_exact(4);
         for quad in &mut quads {
-            let (codes, projected) = self.vertices4(quad.try_into().expect("chunks of 4"));
-            outcode.extend(codes);
-            proj.extend(projected);
+            // `write` is called for lanes 0 to 3 in order.
+            self.vertices4(std::array::from_fn(|l| &quad[l]), |_, code, projected| {
+                outcode.push(code);
+                proj.push(projected);
+            });
         }
         for p in quads.remainder() {
             let (code, projected) = self.vertex(p);
@@ -302,16 +304,16 @@ impl ViewTransform {
         let mut quads = vertices.chunks_exact(4);
         for quad in &mut quads {
             let quad: &[u32; 4] = quad.try_into().expect("chunks of 4");
-            let (codes, projected) = self.vertices4(&quad.map(|v| positions[v as usize]));
-            for (lane, &v) in quad.iter().enumerate() {
-                outcode[v as usize] = codes[lane];
-                proj[v as usize] = projected[lane];
-            }
+            self.vertices4(
+                quad.map(|v| &positions[v as usize]),
+                |l, code, projected| {
+                    outcode[quad[l] as usize] = code;
+                    proj[quad[l] as usize] = projected;
+                },
+            );
         }
         for &v in quads.remainder() {
-            let (code, projected) = self.vertex(&positions[v as usize]);
-            outcode[v as usize] = code;
-            proj[v as usize] = projected;
+            (outcode[v as usize], proj[v as usize]) = self.vertex(&positions[v as usize]);
         }
     }
 
@@ -335,9 +337,14 @@ impl ViewTransform {
         (code, ProjVertex::new([u, v, inv_z]))
     }
 
-    /// [`ViewTransform::vertex`] for four vertices in f64x4 lanes.
-    #[inline]
-    fn vertices4(&self, p: &[[f32; 3]; 4]) -> ([u8; 4], [ProjVertex; 4]) {
+    /// [`ViewTransform::vertex`] for four vertices in f64x4 lanes; `write(lane, outcode,
+    /// projection)` receives each lane's result. Always inlined, with the positions taken by
+    /// reference: each coordinate is loaded straight into its lane, and the results are
+    /// written where the caller keeps them. (Copying the positions into an array and the
+    /// results out of one went through the stack with stores narrower than the loads that
+    /// read them back, which the CPU cannot forward: about half of the vertex stage's time.)
+    #[inline(always)]
+    fn vertices4(&self, p: [&[f32; 3]; 4], mut write: impl FnMut(usize, u8, ProjVertex)) {
         let axis = |a: usize| f64x4::new(p.map(|q| q[a] as f64));
         let (x, y, z) = (axis(0), axis(1), axis(2));
         let row = |r: &[f64; 4]| {
@@ -373,10 +380,9 @@ impl ViewTransform {
             | spread(outside_guard) << 6;
         let behind = spread(!in_front & 0b1111);
         let codes = ((sides & !(behind * 0xff)) | behind | spread(beyond_far) << 1).to_le_bytes();
-        (
-            codes,
-            std::array::from_fn(|l| ProjVertex::new([u[l], v[l], inv_z[l]])),
-        )
+        for l in 0..4 {
+            write(l, codes[l], ProjVertex::new([u[l], v[l], inv_z[l]]));
+        }
     }
 }
 
