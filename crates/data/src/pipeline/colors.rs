@@ -47,7 +47,7 @@ pub fn add_view_colors(
                         frame.id
                     )
                 })?
-                .to_rgb8();
+                .into_rgb8();
             Ok((bytes, rgb))
         });
         let measured = decoded.and_then(|(bytes, rgb)| {
