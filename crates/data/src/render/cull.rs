@@ -33,8 +33,10 @@ struct FaceGroup {
     /// Bounding box of the vertices of the group's faces.
     lo: [f64; 3],
     hi: [f64; 3],
-    /// The group's faces, ascending.
-    faces: Vec<u32>,
+    /// The group's faces as a bit mask over all faces, word by word: `(w, bits)` sets bit
+    /// `f % 64` of word `w = f / 64` for each face `f` of the group (ascending `w`, each once).
+    /// A group's faces come in runs, so this is far shorter than the face list.
+    face_words: Vec<(u32, u64)>,
     /// The vertices its faces use, each once.
     vertices: Vec<u32>,
 }
@@ -120,10 +122,18 @@ impl<'m> FaceGroups<'m> {
                 if key == unbounded {
                     (lo, hi) = ([f64::NEG_INFINITY; 3], [f64::INFINITY; 3]);
                 }
+                let mut face_words: Vec<(u32, u64)> = Vec::new();
+                for &f in &faces {
+                    let (w, bit) = (f / 64, 1u64 << (f % 64));
+                    match face_words.last_mut() {
+                        Some((last, bits)) if *last == w => *bits |= bit,
+                        _ => face_words.push((w, bit)),
+                    }
+                }
                 FaceGroup {
                     lo,
                     hi,
-                    faces,
+                    face_words,
                     vertices,
                 }
             })
@@ -144,15 +154,16 @@ impl<'m> FaceGroups<'m> {
         self.groups.is_empty()
     }
 
-    /// The groups a view cannot cull (see [`Frustum::culls`]), as `(faces, vertices)`.
+    /// The groups a view cannot cull (see [`Frustum::culls`]), as `(face mask words,
+    /// vertices)`: see `FaceGroup::face_words`.
     pub(super) fn visible<'a>(
         &'a self,
         frustum: &'a Frustum,
-    ) -> impl Iterator<Item = (&'a [u32], &'a [u32])> + 'a {
+    ) -> impl Iterator<Item = (&'a [(u32, u64)], &'a [u32])> + 'a {
         self.groups
             .iter()
             .filter(|g| !frustum.culls(&g.lo, &g.hi))
-            .map(|g| (g.faces.as_slice(), g.vertices.as_slice()))
+            .map(|g| (g.face_words.as_slice(), g.vertices.as_slice()))
     }
 }
 

@@ -653,15 +653,15 @@ impl<'a> Rasterizer<'a> {
                 vertices.drawn.clear();
                 vertices.drawn.resize(mesh.triangles.len().div_ceil(64), 0);
                 let frustum = cull::Frustum::new(camera, config);
-                for (faces, group_vertices) in groups.visible(&frustum) {
+                for (face_words, group_vertices) in groups.visible(&frustum) {
                     view.some_vertices(
                         &mesh.positions_m,
                         group_vertices,
                         &mut vertices.outcode,
                         &mut vertices.proj,
                     );
-                    for &f in faces {
-                        vertices.drawn[f as usize / 64] |= 1 << (f % 64);
+                    for &(w, bits) in face_words {
+                        vertices.drawn[w as usize] |= bits;
                     }
                 }
             }
