@@ -35,7 +35,8 @@ struct FaceGroup {
     hi: [f64; 3],
     /// The group's faces as a bit mask over all faces, word by word: `(w, bits)` sets bit
     /// `f % 64` of word `w = f / 64` for each face `f` of the group (ascending `w`, each once).
-    /// A group's faces come in runs, so this is far shorter than the face list.
+    /// A group's faces mostly come in runs, so this is much shorter than the face list (19
+    /// faces per word on the 150K-face bench scene).
     face_words: Vec<(u32, u64)>,
     /// The vertices its faces use, each once.
     vertices: Vec<u32>,
