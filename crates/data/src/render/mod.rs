@@ -128,13 +128,15 @@ pub fn render_culled(
     let stage = VertexStage::Culled(groups);
     let mut r = Rasterizer::with_vertex_stage(mesh, face_instance, camera, config, stage, false);
     let drawn = std::mem::take(&mut r.vertices.drawn);
+    let proj = std::mem::take(&mut r.vertices.proj);
     for (w, &word) in drawn.iter().enumerate() {
         let mut bits = word;
         while bits != 0 {
-            r.draw_face(w * 64 + bits.trailing_zeros() as usize);
+            r.draw_face(w * 64 + bits.trailing_zeros() as usize, &proj);
             bits &= bits - 1;
         }
     }
+    r.vertices.proj = proj;
     r.vertices.drawn = drawn;
     Ok(r.finish())
 }
@@ -150,9 +152,7 @@ pub fn render_faces(
 ) -> Result<RenderedView, RenderError> {
     check_render_size(camera)?;
     let mut r = Rasterizer::for_faces(mesh, face_instance, camera, config, faces);
-    for &f in faces {
-        r.draw_face(f as usize);
-    }
+    r.draw_faces(faces.iter().map(|&f| f as usize));
     Ok(r.finish())
 }
 
@@ -184,9 +184,7 @@ pub fn faces_coverage(
         return Err(RenderError::CoverageSize { width, height });
     }
     let mut r = Rasterizer::for_faces_windowed(mesh, camera, config, faces);
-    for &f in faces {
-        r.draw_face(f as usize);
-    }
+    r.draw_faces(faces.iter().map(|&f| f as usize));
     Ok(r.coverage(columns, rows))
 }
 
@@ -731,10 +729,17 @@ impl<'a> Rasterizer<'a> {
     }
 
     fn draw_all(mut self) -> RenderedView {
-        for f in 0..self.mesh.triangles.len() {
-            self.draw_face(f);
-        }
+        self.draw_faces(0..self.mesh.triangles.len());
         self.finish()
+    }
+
+    /// Draws `faces` in order (see [`Rasterizer::draw_face`]).
+    fn draw_faces(&mut self, faces: impl IntoIterator<Item = usize>) {
+        let proj = std::mem::take(&mut self.vertices.proj);
+        for f in faces {
+            self.draw_face(f, &proj);
+        }
+        self.vertices.proj = proj;
     }
 
     /// Turns the 1/z buffer into metric depth (in place) and drops the padding.
@@ -790,8 +795,12 @@ impl<'a> Rasterizer<'a> {
         counts
     }
 
+    /// Draws one face. `proj` is `self.vertices.proj`, moved out of `self` by the caller for
+    /// the faces it draws, so that a triangle's set-up reads its three projected vertices in
+    /// place while the pixel buffers are written (copying them out first went through the
+    /// stack with stores wider than the loads that read them back).
     #[inline]
-    fn draw_face(&mut self, face: usize) {
+    fn draw_face(&mut self, face: usize, proj: &[ProjVertex]) {
         let tri = self.mesh.triangles[face];
         let [a, b, c] = tri.map(|v| v as usize);
         let outcode = &self.vertices.outcode;
@@ -807,8 +816,7 @@ impl<'a> Rasterizer<'a> {
         let instance = self.face_instance.get(face).copied().unwrap_or(0);
         if (ca | cb | cc) & (1 | 64) == 0 {
             let colors = self.vertex_colors([a, b, c]);
-            let proj = &self.vertices.proj;
-            self.raster_triangle([proj[a], proj[b], proj[c]], colors, instance);
+            self.raster_triangle([&proj[a], &proj[b], &proj[c]], colors, instance);
         } else {
             self.clip_and_draw([a, b, c], ca | cb | cc, instance);
         }
@@ -907,7 +915,7 @@ impl<'a> Rasterizer<'a> {
             };
             let tri = [poly[0], poly[i], poly[i + 1]];
             self.raster_triangle(
-                tri.map(|v| ProjVertex::new(project(&k, &v.p))),
+                tri.map(|v| ProjVertex::new(project(&k, &v.p))).each_ref(),
                 tri.map(|v| v.color),
                 instance,
             );
@@ -918,20 +926,20 @@ impl<'a> Rasterizer<'a> {
     /// the guard band: small triangles without colour take the chunked path, the others the
     /// scalar one.
     #[inline(always)]
-    fn raster_triangle(&mut self, proj: [ProjVertex; 3], colors: [[f64; 3]; 3], instance: u32) {
-        let Some(setup) = TriangleSetup::new(&proj, &self.window) else {
+    fn raster_triangle(&mut self, proj: [&ProjVertex; 3], colors: [[f64; 3]; 3], instance: u32) {
+        let Some(setup) = TriangleSetup::new(proj, &self.window) else {
             return;
         };
         if self.chunked && !self.config.with_color && setup.fits_chunks {
-            self.draw_chunks(&setup, &proj, instance);
+            self.draw_chunks(&setup, proj, instance);
         } else {
-            self.raster_scalar(&setup, &proj, colors, instance);
+            self.raster_scalar(&setup, proj, colors, instance);
         }
     }
 
     /// The chunked path of [`Rasterizer::raster_triangle`].
     #[inline(always)]
-    fn draw_chunks(&mut self, setup: &TriangleSetup, proj: &[ProjVertex; 3], instance: u32) {
+    fn draw_chunks(&mut self, setup: &TriangleSetup, proj: [&ProjVertex; 3], instance: u32) {
         let [w0, w1, w2] = proj.map(|v| v.uvw[2]);
         let (inv_near, inv_far) = (self.inv_near, self.inv_far);
         let chunks = ChunkedTriangle {
@@ -972,7 +980,7 @@ impl<'a> Rasterizer<'a> {
     fn raster_scalar(
         &mut self,
         setup: &TriangleSetup,
-        proj: &[ProjVertex; 3],
+        proj: [&ProjVertex; 3],
         colors: [[f64; 3]; 3],
         instance: u32,
     ) {
@@ -1028,7 +1036,7 @@ impl TriangleSetup {
     /// guard band; `None` when it covers no pixel centre of `window` (zero snapped area, an
     /// empty box) or its 1/z plane is degenerate.
     #[inline(always)]
-    fn new(proj: &[ProjVertex; 3], window: &PixelWindow) -> Option<TriangleSetup> {
+    fn new(proj: [&ProjVertex; 3], window: &PixelWindow) -> Option<TriangleSetup> {
         let [u0, v0, w0] = proj[0].uvw;
         let [u1, v1, w1] = proj[1].uvw;
         let [u2, v2, w2] = proj[2].uvw;
@@ -1118,7 +1126,7 @@ impl TriangleSetup {
 /// The plane `f = a u + b v + c` over image coordinates through the values `f` at the three
 /// unsnapped projected vertices, given 1 / the determinant of their (u, v): `(a, b, c)`.
 #[inline(always)]
-fn fit_plane(proj: &[ProjVertex; 3], inv_det: f64, [f0, f1, f2]: [f64; 3]) -> (f64, f64, f64) {
+fn fit_plane(proj: [&ProjVertex; 3], inv_det: f64, [f0, f1, f2]: [f64; 3]) -> (f64, f64, f64) {
     let [u0, v0, _] = proj[0].uvw;
     let [u1, v1, _] = proj[1].uvw;
     let [u2, v2, _] = proj[2].uvw;
@@ -1715,7 +1723,7 @@ mod tests {
             .map(|f| {
                 let mut r = Rasterizer::new(mesh, &[], cam, config);
                 r.chunked = chunked;
-                r.draw_face(f);
+                r.draw_faces([f]);
                 let view = r.finish();
                 (
                     view.depth_m.iter().map(|&d| d > 0.0).collect(),
@@ -1979,9 +1987,7 @@ mod tests {
                         .collect();
                     // Reference: whole-mesh vertex stage, then the subset drawn.
                     let mut whole = Rasterizer::new(&mesh, &face_instance, &cam, &config);
-                    for &f in &faces {
-                        whole.draw_face(f as usize);
-                    }
+                    whole.draw_faces(faces.iter().map(|&f| f as usize));
                     let expected = whole.finish();
                     // A whole-mesh render in between leaves other vertices' entries behind.
                     let _ = render(&mesh, &face_instance, &cam, &config).unwrap();
