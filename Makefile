@@ -14,7 +14,7 @@ export LIBTORCH ?= $(abspath $(LIBTORCH_DIR))/torch
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: fuzz ablation run test build release release-v3 bench-compare-v3 release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
+.PHONY: fuzz ablation run test build release release-v3 release-native bench-compare-v3 bench-compare-native release-train train-ready lint fmt check-fmt clippy check-deps venv python-test rust-test fixtures bench bench-compare bench-build clean libtorch train-fixtures bench-train dev-build
 
 ## run: build msmu (the data commands only: no libtorch, no Python) and run the main job on the
 ## bundled fixture scenes: `msmu build` writes Parquet shards + manifest to ./out/dataset (every
@@ -83,10 +83,15 @@ release:
 ## release-v3: target/x86-64-v3/release/msmu, the same program built for x86-64-v3 CPUs (AVX2,
 ## FMA, BMI2: Intel Haswell, AMD Excavator and later). Same output bytes as `make release`
 ## (checked on the fixtures and a 20-scene set), about 14 % less CPU per build and 15-25 % less
-## time per rendered view here (docs/PERFORMANCE.md, round 10). On an older CPU it stops with an
-## error that says so.
-release-v3:
-	RUSTFLAGS="-C target-cpu=x86-64-v3" $(CARGO) build --release --bin msmu --target-dir target/x86-64-v3
+## time per rendered view here (docs/PERFORMANCE.md, round 10).
+## release-native: target/native/release/msmu, built for this machine's CPU (`-C
+## target-cpu=native`; AVX-512 where it has it), for running here only. Same output bytes.
+## Either binary, started on a CPU that lacks a feature it was built for, stops with an error
+## that says so.
+CPU_v3 := x86-64-v3
+CPU_native := native
+release-v3 release-native: release-%:
+	RUSTFLAGS="-C target-cpu=$(CPU_$*)" $(CARGO) build --release --bin msmu --target-dir target/$(CPU_$*)
 
 ## train-ready (= release-train): fetch the slim CPU libtorch from PyPI (make libtorch) and build
 ## target/release/msmu with the trainer (`msmu train`, `msmu predict`, `msmu depth`).
@@ -155,10 +160,13 @@ bench-compare: release venv
 	$(CARGO) build --release --example render_timing
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py
 
-## bench-compare-v3: bench-compare with render_timing built for x86-64-v3 (see release-v3).
-bench-compare-v3: release venv
-	RUSTFLAGS="-C target-cpu=x86-64-v3" $(CARGO) build --release --example render_timing --target-dir target/x86-64-v3
-	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py --example target/x86-64-v3/release/examples/render_timing
+## bench-compare-v3, bench-compare-native: bench-compare with render_timing built for x86-64-v3
+## or for this machine's CPU (see release-v3, release-native). Open3D's own library carries
+## SSE, AVX2 and AVX-512 code and picks by CPU at run time, so the native build is the
+## like-for-like comparison on a given machine; the portable one is what `make release` ships.
+bench-compare-v3 bench-compare-native: bench-compare-%: release venv
+	RUSTFLAGS="-C target-cpu=$(CPU_$*)" $(CARGO) build --release --example render_timing --target-dir target/$(CPU_$*)
+	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py --example target/$(CPU_$*)/release/examples/render_timing
 
 ## bench-train: step time of the tiny model in msmu vs PyTorch eager, and DPE's share
 ## (docs/PERFORMANCE.md, "Trainer step time").

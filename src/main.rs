@@ -15,32 +15,67 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     if let Some(missing) = missing_cpu_features() {
         eprintln!(
-            "error: this msmu was built for x86-64-v3 CPUs (`make release-v3`), and this CPU \
-             lacks {missing}; build the portable binary with `make release` instead"
+            "error: this msmu was built for newer CPUs than this one (`make release-v3` or \
+             `make release-native` on another machine), and this CPU lacks {missing}; build the \
+             portable binary with `make release` instead"
         );
         return ExitCode::from(2);
     }
     cli::main()
 }
 
-/// The first x86-64-v3 feature this binary was compiled to use (`make release-v3`) that the
-/// CPU does not have, checked before any work starts. `None` for the portable build, which
-/// assumes nothing beyond x86-64.
+/// The first x86 feature beyond plain x86-64 that this binary was compiled to use (`make
+/// release-v3`, `make release-native`) and the CPU does not have, checked before any work
+/// starts. `None` for the portable build, which assumes nothing beyond x86-64, and for a CPU
+/// that has them all.
 fn missing_cpu_features() -> Option<&'static str> {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    #[cfg(target_arch = "x86_64")]
     {
-        let have = [
-            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
-            ("fma", std::arch::is_x86_feature_detected!("fma")),
-            ("bmi1", std::arch::is_x86_feature_detected!("bmi1")),
-            ("bmi2", std::arch::is_x86_feature_detected!("bmi2")),
-            ("lzcnt", std::arch::is_x86_feature_detected!("lzcnt")),
-            ("movbe", std::arch::is_x86_feature_detected!("movbe")),
-            ("f16c", std::arch::is_x86_feature_detected!("f16c")),
-        ];
-        if let Some((name, _)) = have.iter().find(|(_, ok)| !ok) {
-            return Some(name);
+        // One check per feature the build enabled; a feature it did not enable is not checked.
+        macro_rules! first_missing {
+            ($($feature:tt),* $(,)?) => {
+                $(
+                    #[cfg(target_feature = $feature)]
+                    if !std::arch::is_x86_feature_detected!($feature) {
+                        return Some($feature);
+                    }
+                )*
+            };
         }
+        first_missing!(
+            "sse3",
+            "ssse3",
+            "sse4.1",
+            "sse4.2",
+            "popcnt",
+            "avx",
+            "avx2",
+            "fma",
+            "bmi1",
+            "bmi2",
+            "lzcnt",
+            "movbe",
+            "f16c",
+            "pclmulqdq",
+            "aes",
+            "sha",
+            "adx",
+            "gfni",
+            "vaes",
+            "vpclmulqdq",
+            "avx512f",
+            "avx512bw",
+            "avx512cd",
+            "avx512dq",
+            "avx512vl",
+            "avx512ifma",
+            "avx512vbmi",
+            "avx512vbmi2",
+            "avx512vnni",
+            "avx512bitalg",
+            "avx512vpopcntdq",
+            "avx512bf16",
+        );
     }
     None
 }
