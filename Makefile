@@ -161,9 +161,10 @@ bench-compare: release venv
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py
 
 ## bench-compare-v3, bench-compare-native: bench-compare with render_timing built for x86-64-v3
-## or for this machine's CPU (see release-v3, release-native). Open3D's own library carries
-## SSE, AVX2 and AVX-512 code and picks by CPU at run time, so the native build is the
-## like-for-like comparison on a given machine; the portable one is what `make release` ships.
+## or for this machine's CPU (see release-v3, release-native). Open3D's library carries
+## variants from SSE2 to AVX-512 and picks one by CPU at run time (docs/PERFORMANCE.md, round
+## 11), so the native build is the like-for-like comparison on a given machine; the portable
+## one is what `make release` ships.
 bench-compare-v3 bench-compare-native: bench-compare-%: release venv
 	RUSTFLAGS="-C target-cpu=$(CPU_$*)" $(CARGO) build --release --example render_timing --target-dir target/$(CPU_$*)
 	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py --example target/$(CPU_$*)/release/examples/render_timing
