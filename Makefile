@@ -155,10 +155,15 @@ bench:
 	$(CARGO) bench --workspace
 
 ## bench-compare: msmu's rasterizer vs Open3D RaycastingScene, single-threaded, same views
-## (150K-face synthetic scene, 640x480; prints ms/view, the ratio and depth agreement).
+## (150K-face synthetic scene, 640x480; prints ms/view, the ratio and depth agreement), with
+## render_timing built twice: portable (what `make release` ships) and for this machine's CPU
+## (as `make release-native`), whose images must be byte-identical.
 bench-compare: release venv
 	$(CARGO) build --release --example render_timing
-	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py
+	RUSTFLAGS="-C target-cpu=native" $(CARGO) build --release --example render_timing --target-dir target/native
+	OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 $(PY) benches/compare_open3d.py \
+	  --example portable=target/release/examples/render_timing \
+	  --example "this CPU"=target/native/release/examples/render_timing
 
 ## bench-compare-v3, bench-compare-native: bench-compare with render_timing built for x86-64-v3
 ## or for this machine's CPU (see release-v3, release-native). Open3D's library carries
