@@ -33,10 +33,12 @@ rust-test: train-fixtures
 	$(CARGO) test --workspace --all-targets --all-features
 
 ## dev-build: every test target and the dev binary target/debug/msmu (all features), which the
-## fixture shards and the Python tests use; no separate release build in `make test`.
+## fixture shards and the Python tests use, and the render_timing example that the test of
+## benches/compare_open3d.py runs; no separate release build in `make test`.
 DEV_MSMU := target/debug/msmu
 dev-build: libtorch
 	$(CARGO) test --workspace --all-targets --all-features --no-run
+	$(CARGO) build --all-features --example render_timing
 
 ## train-fixtures: small msmu shards for the trainer's tests (fixtures/shards, git-ignored),
 ## written by `msmu build` from the bundled scenes: a train split and a test split. Rebuilt
