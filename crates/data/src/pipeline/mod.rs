@@ -1,7 +1,7 @@
 //! `msmu build`: the main job. Plans the scenes (discovery, `--shard K/N`, splits), builds them
 //! in parallel in a sliding window ([`scene::build_scene`], pure: a worker takes the next scene
 //! as soon as it is free), and streams the rows in scene order into per-split Parquet shards
-//! from the calling thread. Memory is bounded by the window (2 x threads scenes built or
+//! from the calling thread. Memory is bounded by the window (4 x threads scenes built or
 //! waiting to be written), not by the number of scenes.
 //!
 //! **Resume.** Shards are cut at scene boundaries, and a shard is closed before a scene whose
@@ -245,8 +245,11 @@ pub fn run_build(plan: BuildPlan) -> anyhow::Result<BuildSummary> {
     // A sliding window: every worker builds the next scene as soon as it is free, while this
     // thread writes finished scenes in scene order. At most `window` scenes are being built
     // or wait to be written (memory stays bounded); rows enter the shard writers in scene
-    // order, so the output does not depend on which scene finishes first.
-    let window = (plan.threads * 2).max(2);
+    // order, so the output does not depend on which scene finishes first. With 2 x threads,
+    // the workers could run out of scenes to start while the slow scene to be written next
+    // was still being built; 4 x threads cut the median wall time of `make bench-build` by
+    // 14 % for about 6 % more peak memory (docs/PERFORMANCE.md, round 11).
+    let window = (plan.threads * 4).max(4);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, SceneOutput)>();
     pool.in_place_scope(|scope| -> anyhow::Result<()> {
         let mut finished: BTreeMap<usize, SceneOutput> = BTreeMap::new();
