@@ -15,9 +15,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     if let Some(missing) = missing_cpu_features() {
         eprintln!(
-            "error: this msmu was built for newer CPUs than this one (`make release-v3` or \
-             `make release-native` on another machine), and this CPU lacks {missing}; build the \
-             portable binary with `make release` instead"
+            "error: this msmu was built for newer CPUs than this one (by `make release-v3`, or \
+             by `make release-native` on another machine), and this CPU lacks {missing}; build \
+             the portable binary with `make release` instead"
         );
         return ExitCode::from(2);
     }
