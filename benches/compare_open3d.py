@@ -71,6 +71,10 @@ def main():
                                      "--height", str(args.height), "--reps", str(args.reps),
                                      "--dump", str(dump_k)], env=env)))
         if k > 0:
+            names = sorted(f.name for f in (work / "dump0").iterdir())
+            if names != sorted(f.name for f in dump_k.iterdir()):
+                sys.exit(f"build {label} ({example}) dumped other files than build "
+                         f"{builds[0][0]}: the builds must render the same views")
             for f in sorted((work / "dump0").iterdir()):
                 if f.read_bytes() != (dump_k / f.name).read_bytes():
                     sys.exit(f"build {label} ({example}) wrote a different {f.name} than "
